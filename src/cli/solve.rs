@@ -1,0 +1,127 @@
+//! `dino solve`: one forward solve with optional Jacobian action, full Jacobian and .vtu output.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::io::npy::{read_vector, write_matrix};
+use crate::io::vtu::{write_vtu, PointField};
+use crate::io::write_atomic;
+use crate::problem::Problem;
+use crate::rng::{stream, Purpose};
+
+/// Arguments of `dino solve`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("parameter").required(true).args(["param", "sample"]))]
+pub struct SolveArgs {
+    /// Problem file (TOML).
+    #[arg(long)]
+    problem: PathBuf,
+    /// Parameter m: 1-D float64 .npy of nodal values, vertex k = j (n+1) + i at (i/n, j/n).
+    #[arg(long)]
+    param: Option<PathBuf>,
+    /// Draw m from the prior with this seed instead.
+    #[arg(long)]
+    sample: Option<u64>,
+    /// Direction v (1-D float64 .npy, same layout as m): report J v as "jv".
+    #[arg(long)]
+    direction: Option<PathBuf>,
+    /// Write the full d_Q × d_M Jacobian here (2-D float64 .npy).
+    #[arg(long)]
+    jacobian: Option<PathBuf>,
+    /// Write the JSON result here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write state and parameter as a ParaView .vtu file.
+    #[arg(long)]
+    vtk: Option<PathBuf>,
+    /// Override the problem's mesh size (cells per side).
+    #[arg(long)]
+    mesh: Option<i64>,
+}
+
+pub fn run(args: SolveArgs) -> Result<()> {
+    let start = Instant::now();
+    let mut problem = Problem::load(&args.problem)?;
+    if let Some(n) = args.mesh {
+        problem = problem.with_mesh(n).map_err(|_| {
+            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
+        })?;
+    }
+    let model = problem.model()?;
+    let d_m = model.input_dim();
+    let (m, parameter) = match (&args.param, args.sample) {
+        (Some(path), _) => (read_vector(path, d_m, "--param")?, json!({ "file": path })),
+        (None, Some(seed)) => {
+            let prior = problem.prior()?;
+            (
+                prior.sample(&mut stream(seed, Purpose::PriorSample, 0)),
+                json!({ "prior_sample_seed": seed }),
+            )
+        }
+        (None, None) => unreachable!("clap requires --param or --sample"),
+    };
+    let direction = args
+        .direction
+        .as_ref()
+        .map(|p| read_vector(p, d_m, "--direction"))
+        .transpose()?;
+
+    let lin = model.solve_pde(&m)?;
+    let timings = lin.timings();
+    let mut report = json!({
+        "problem": problem.path,
+        "model": model.name(),
+        "mesh": problem.mesh_size(),
+        "input_dim": d_m,
+        "output_dim": model.output_dim(),
+        "parameter": parameter,
+        "q": lin.output(),
+    });
+    let mut t = json!({
+        "assembly": timings.assembly_s,
+        "factorization": timings.factorization_s,
+        "solve": timings.solve_s,
+    });
+    if let Some(v) = direction {
+        let t0 = Instant::now();
+        report["jv"] = json!(lin.jvp(&v));
+        t["jvp"] = json!(t0.elapsed().as_secs_f64());
+    }
+    if let Some(path) = &args.jacobian {
+        let t0 = Instant::now();
+        let jac = lin.jacobian();
+        t["jacobian"] = json!(t0.elapsed().as_secs_f64());
+        write_matrix(path, &jac)?;
+        report["jacobian_file"] = json!(path);
+    }
+    if let Some(path) = &args.vtk {
+        let fields = [
+            PointField {
+                name: "state",
+                components: 1,
+                values: lin.state(),
+            },
+            PointField {
+                name: "parameter",
+                components: 1,
+                values: &m,
+            },
+        ];
+        write_vtu(path, model.mesh(), &fields)?;
+        report["vtk_file"] = json!(path);
+    }
+    t["total"] = json!(start.elapsed().as_secs_f64());
+    report["timings_s"] = t;
+    let text = serde_json::to_string_pretty(&report).expect("JSON of numbers and strings");
+    match &args.out {
+        Some(path) => write_atomic(path, |w| writeln!(w, "{text}")),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! P1 finite elements on the unit square: mesh, quadrature, assembly, sparse solvers and the
+//! pointwise observation operator. This layer knows nothing of models, priors or networks.
+
+pub mod assembly;
+pub mod mesh;
+pub mod observation;
+pub mod quadrature;
+pub mod sparse;
+
+pub use mesh::{Mesh, Side};
+pub use observation::PointObservation;
+pub use sparse::{CholeskyFactor, DofMap, SparsePattern};

@@ -1,0 +1,7 @@
+//! File formats: `.npy` arrays, `.vtu` fields, and atomic writes.
+
+pub mod atomic;
+pub mod npy;
+pub mod vtu;
+
+pub use atomic::write_atomic;

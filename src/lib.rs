@@ -1,0 +1,22 @@
+#![allow(clippy::needless_range_loop)] // 3×3 element matrices read best with explicit indices
+//! dino: derivative-informed neural operators for PDE-constrained outer-loop problems.
+//!
+//! The modules follow the pipeline: finite elements ([`fem`]) → PDE models ([`models`]) → prior
+//! ([`prior`]) → the differentiable-map abstraction shared with surrogates ([`map`]) → data misfit
+//! ([`misfit`]); [`problem`] reads problem files, [`io`] writes what numpy and ParaView read, and
+//! [`cli`] is the `dino` command.
+
+pub mod cli;
+pub mod error;
+pub mod fem;
+pub mod io;
+pub mod map;
+pub mod misfit;
+pub mod models;
+pub mod prior;
+pub mod problem;
+pub mod rng;
+pub mod taylor;
+
+pub use error::{Error, Result};
+pub use map::{DifferentiableMap, Linearization};

@@ -1,0 +1,53 @@
+//! The one abstraction the outer loops see: a differentiable map m ↦ q(m).
+//!
+//! Both the PDE models and the neural surrogates implement [`DifferentiableMap`]. Evaluating it
+//! at a point m returns a [`Linearization`], which holds whatever makes derivatives cheap at
+//! that point (the PDE's factorized state operator, or a network's activations) and answers
+//! J v and Jᵀ w as often as needed.
+//!
+//! Inner products: m and v are nodal coefficient vectors (ℝ^{d_M}), q and w are ℝ^{d_Q}.
+//! `vjp` is the ℓ²-transpose of `jvp`, wᵀ(J v) = (Jᵀ w)ᵀ v, i.e. Jᵀ w is a *dual* vector over
+//! the nodes; its L²-Riesz representer is M⁻¹ Jᵀ w.
+
+use ndarray::Array2;
+
+use crate::error::Result;
+
+/// A differentiable map from parameters m ∈ ℝ^{d_M} to observables q ∈ ℝ^{d_Q}.
+pub trait DifferentiableMap: Send + Sync {
+    /// d_M
+    fn input_dim(&self) -> usize;
+    /// d_Q
+    fn output_dim(&self) -> usize;
+    /// Evaluates q(m) and keeps what is needed for derivatives at m.
+    fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>>;
+    /// q(m) alone.
+    fn evaluate(&self, m: &[f64]) -> Result<Vec<f64>> {
+        Ok(self.linearize(m)?.output().to_vec())
+    }
+}
+
+/// The map and its derivative at one point m.
+pub trait Linearization: Send + Sync {
+    /// q(m)
+    fn output(&self) -> &[f64];
+    /// J v, for v ∈ ℝ^{d_M}.
+    fn jvp(&self, v: &[f64]) -> Vec<f64>;
+    /// Jᵀ w, for w ∈ ℝ^{d_Q} (ℓ² transpose of `jvp`).
+    fn vjp(&self, w: &[f64]) -> Vec<f64>;
+    /// The full d_Q × d_M Jacobian. The default applies `vjp` to each unit vector of ℝ^{d_Q};
+    /// implementations override it when all rows can be computed in one pass.
+    fn jacobian(&self) -> Array2<f64> {
+        let d_q = self.output().len();
+        let mut w = vec![0.0; d_q];
+        let rows: Vec<Vec<f64>> = (0..d_q)
+            .map(|k| {
+                w.fill(0.0);
+                w[k] = 1.0;
+                self.vjp(&w)
+            })
+            .collect();
+        let d_m = rows.first().map_or(0, Vec::len);
+        Array2::from_shape_fn((d_q, d_m), |(k, j)| rows[k][j])
+    }
+}

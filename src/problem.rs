@@ -1,0 +1,366 @@
+//! Problem files: the TOML description of a PDE problem (mesh, PDE, observations, prior, noise).
+//!
+//! Unknown keys and wrong types are errors naming the file and the key; values are validated
+//! here, with the field's dotted path in the message. See `problems/poisson.toml` for the format.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fem::{Mesh, Side};
+use crate::models::{PdeModel, PoissonModel, PoissonSettings};
+use crate::prior::{BiLaplacianParams, BiLaplacianPrior, Mean};
+
+/// The contents of a problem file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemSpec {
+    /// A short description.
+    #[serde(default)]
+    pub description: String,
+    pub mesh: MeshSpec,
+    pub pde: PdeSpec,
+    pub observations: ObservationSpec,
+    pub prior: PriorSpec,
+    pub noise: NoiseSpec,
+}
+
+/// `[mesh]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeshSpec {
+    /// Cells per side of the unit square.
+    pub n: i64,
+}
+
+/// `[pde]`, selected by `model`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PdeSpec {
+    /// −∇·(e^m ∇u) = f
+    Poisson {
+        /// Constant source f (default 0).
+        #[serde(default)]
+        source: f64,
+        /// Dirichlet values by side; the other sides carry homogeneous Neumann conditions.
+        dirichlet: SideValues,
+    },
+}
+
+/// Values on some of the four sides.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideValues {
+    pub left: Option<f64>,
+    pub right: Option<f64>,
+    pub bottom: Option<f64>,
+    pub top: Option<f64>,
+}
+
+impl SideValues {
+    fn entries(&self) -> Vec<(Side, f64)> {
+        [
+            (Side::Left, self.left),
+            (Side::Right, self.right),
+            (Side::Bottom, self.bottom),
+            (Side::Top, self.top),
+        ]
+        .into_iter()
+        .filter_map(|(s, v)| v.map(|v| (s, v)))
+        .collect()
+    }
+}
+
+/// `[observations]`: a tensor grid (`grid_x` × `grid_y`, x fastest) or explicit `points`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationSpec {
+    pub grid_x: Option<Range>,
+    pub grid_y: Option<Range>,
+    pub points: Option<Vec<[f64; 2]>>,
+}
+
+/// `count` equispaced values from `start` to `stop` inclusive (numpy's linspace).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    pub start: f64,
+    pub stop: f64,
+    pub count: i64,
+}
+
+/// `[prior]`: BiLaplacian prior.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorSpec {
+    pub gamma: f64,
+    pub delta: f64,
+    pub anisotropy: Option<AnisotropySpec>,
+    #[serde(default)]
+    pub robin: bool,
+    #[serde(default)]
+    pub mean: f64,
+}
+
+/// Θ(θ0, θ1, α).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnisotropySpec {
+    pub theta0: f64,
+    pub theta1: f64,
+    pub alpha: f64,
+}
+
+/// `[noise]`: σ = relative · max_k |q_k(m_true)|.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSpec {
+    pub relative: f64,
+}
+
+/// A validated problem: its spec, where it came from, and the mesh size in force.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The parsed, validated contents.
+    pub spec: ProblemSpec,
+}
+
+impl Problem {
+    /// Reads and validates a problem file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates problem-file text; `path` names it in errors.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let spec: ProblemSpec = toml::from_str(text)
+            .map_err(|e| Error::parse(path, format!("invalid problem file: {e}")))?;
+        let problem = Problem {
+            path: path.to_path_buf(),
+            spec,
+        };
+        problem.validate()?;
+        Ok(problem)
+    }
+
+    /// The same problem on an `n × n` mesh.
+    pub fn with_mesh(mut self, n: i64) -> Result<Self> {
+        self.spec.mesh.n = n;
+        self.validate()?;
+        Ok(self)
+    }
+
+    fn file(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn invalid(&self, field: &str, expected: &str, found: impl ToString) -> Error {
+        Error::invalid(self.file(), field, expected, found)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let s = &self.spec;
+        if !(1..=4096).contains(&s.mesh.n) {
+            return Err(self.invalid("mesh.n", "an integer between 1 and 4096", s.mesh.n));
+        }
+        match &s.pde {
+            PdeSpec::Poisson { source, dirichlet } => {
+                if !source.is_finite() {
+                    return Err(self.invalid("pde.source", "a finite number", source));
+                }
+                let entries = dirichlet.entries();
+                if entries.is_empty() {
+                    return Err(self.invalid(
+                        "pde.dirichlet",
+                        "a value on at least one side (left, right, bottom, top)",
+                        "none",
+                    ));
+                }
+                if let Some((side, v)) = entries.iter().find(|(_, v)| !v.is_finite()) {
+                    return Err(self.invalid(
+                        &format!("pde.dirichlet.{}", side.name()),
+                        "a finite number",
+                        v,
+                    ));
+                }
+            }
+        }
+        self.validate_observations()?;
+        let p = &s.prior;
+        for (name, v) in [("prior.gamma", p.gamma), ("prior.delta", p.delta)] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(self.invalid(name, "a positive number", v));
+            }
+        }
+        if let Some(a) = &p.anisotropy {
+            for (name, v) in [
+                ("prior.anisotropy.theta0", a.theta0),
+                ("prior.anisotropy.theta1", a.theta1),
+            ] {
+                if !(v > 0.0 && v.is_finite()) {
+                    return Err(self.invalid(name, "a positive number", v));
+                }
+            }
+            if !a.alpha.is_finite() {
+                return Err(self.invalid(
+                    "prior.anisotropy.alpha",
+                    "a finite angle in radians",
+                    a.alpha,
+                ));
+            }
+        }
+        if !p.mean.is_finite() {
+            return Err(self.invalid("prior.mean", "a finite number", p.mean));
+        }
+        if !(s.noise.relative > 0.0 && s.noise.relative.is_finite()) {
+            return Err(self.invalid("noise.relative", "a positive number", s.noise.relative));
+        }
+        Ok(())
+    }
+
+    fn validate_observations(&self) -> Result<()> {
+        let o = &self.spec.observations;
+        match (&o.grid_x, &o.grid_y, &o.points) {
+            (Some(gx), Some(gy), None) => {
+                for (name, r) in [("observations.grid_x", gx), ("observations.grid_y", gy)] {
+                    if r.count < 1 {
+                        return Err(self.invalid(
+                            &format!("{name}.count"),
+                            "a positive integer",
+                            r.count,
+                        ));
+                    }
+                    for (end, v) in [("start", r.start), ("stop", r.stop)] {
+                        if !(0.0..=1.0).contains(&v) {
+                            return Err(self.invalid(
+                                &format!("{name}.{end}"),
+                                "a coordinate in [0, 1] (inside the domain)",
+                                v,
+                            ));
+                        }
+                    }
+                }
+            }
+            (None, None, Some(points)) => {
+                if points.is_empty() {
+                    return Err(self.invalid(
+                        "observations.points",
+                        "at least one point",
+                        "an empty list",
+                    ));
+                }
+                for (i, p) in points.iter().enumerate() {
+                    if !p.iter().all(|c| (0.0..=1.0).contains(c)) {
+                        return Err(self.invalid(
+                            &format!("observations.points[{i}]"),
+                            "a point in the unit square [0,1]² (inside the domain)",
+                            format!("({}, {})", p[0], p[1]),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(self.invalid(
+                    "observations",
+                    "either both `grid_x` and `grid_y`, or `points`",
+                    "another combination",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Cells per side.
+    pub fn mesh_size(&self) -> usize {
+        self.spec.mesh.n as usize
+    }
+
+    /// The mesh.
+    pub fn mesh(&self) -> Mesh {
+        Mesh::unit_square(self.mesh_size())
+    }
+
+    /// Observation points, x fastest for a grid.
+    pub fn observation_points(&self) -> Vec<[f64; 2]> {
+        let o = &self.spec.observations;
+        if let Some(points) = &o.points {
+            return points.clone();
+        }
+        let (gx, gy) = (
+            o.grid_x.as_ref().expect("validated"),
+            o.grid_y.as_ref().expect("validated"),
+        );
+        let xs = linspace(gx);
+        linspace(gy)
+            .into_iter()
+            .flat_map(|y| xs.iter().map(move |&x| [x, y]))
+            .collect()
+    }
+
+    /// The forward model.
+    pub fn model(&self) -> Result<Box<dyn PdeModel>> {
+        match &self.spec.pde {
+            PdeSpec::Poisson { source, dirichlet } => {
+                let settings = PoissonSettings {
+                    source: (*source != 0.0).then(|| {
+                        let f = *source;
+                        std::sync::Arc::new(move |_: f64, _: f64| f)
+                            as crate::models::poisson::SourceFn
+                    }),
+                    dirichlet: dirichlet.entries(),
+                    observation_points: self.observation_points(),
+                };
+                Ok(Box::new(
+                    PoissonModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?,
+                ))
+            }
+        }
+    }
+
+    /// The prior.
+    pub fn prior(&self) -> Result<BiLaplacianPrior> {
+        let p = &self.spec.prior;
+        let params = BiLaplacianParams {
+            gamma: p.gamma,
+            delta: p.delta,
+            anisotropy: p.anisotropy.as_ref().map(|a| (a.theta0, a.theta1, a.alpha)),
+            robin: p.robin,
+            mean: Mean::Constant(p.mean),
+        };
+        BiLaplacianPrior::new(&self.mesh(), params).map_err(|e| self.rename(e))
+    }
+
+    /// Attributes a validation error raised while building to this file.
+    fn rename(&self, e: Error) -> Error {
+        match e {
+            Error::Invalid {
+                field,
+                expected,
+                found,
+                ..
+            } => Error::Invalid {
+                file: self.file(),
+                field,
+                expected,
+                found,
+            },
+            other => other,
+        }
+    }
+}
+
+fn linspace(r: &Range) -> Vec<f64> {
+    let n = r.count as usize;
+    if n == 1 {
+        return vec![r.start];
+    }
+    (0..n)
+        .map(|i| r.start + (r.stop - r.start) * i as f64 / (n - 1) as f64)
+        .collect()
+}

@@ -1,0 +1,150 @@
+//! Taylor tests of every derivative of the Poisson model, the misfit and the prior.
+
+mod common;
+
+use common::*;
+use dino::misfit::GaussianMisfit;
+use dino::taylor::TaylorTest;
+
+const EPS0: f64 = 0.1;
+const HALVINGS: usize = 6;
+const N: i64 = 24;
+
+#[test]
+fn jacobian_action_is_second_order_accurate() {
+    let problem = poisson(N);
+    let model = problem.model().unwrap();
+    let m = prior_sample(&problem, 1);
+    let v = prior_sample(&problem, 2);
+    let lin = model.linearize(&m).unwrap();
+    let t = TaylorTest::run(
+        |e| model.evaluate(&axpy(&m, e, &v)).unwrap(),
+        lin.output(),
+        &lin.jvp(&v),
+        EPS0,
+        HALVINGS,
+    );
+    t.assert_second_order("J v", 0.1);
+}
+
+#[test]
+fn adjoint_action_is_the_transpose_and_second_order_accurate() {
+    let problem = poisson(N);
+    let model = problem.model().unwrap();
+    let m = prior_sample(&problem, 3);
+    let v = prior_sample(&problem, 4);
+    let w: Vec<f64> = (0..model.output_dim())
+        .map(|k| ((k * 7 % 11) as f64 - 5.0) / 3.0)
+        .collect();
+    let lin = model.linearize(&m).unwrap();
+    let jtw = lin.vjp(&w);
+    // adjoint identity wᵀ(J v) = (Jᵀ w)ᵀ v
+    let (a, b) = (dot(&w, &lin.jvp(&v)), dot(&jtw, &v));
+    assert!(
+        (a - b).abs() <= 1e-10 * a.abs().max(b.abs()),
+        "wᵀJv = {a}, (Jᵀw)ᵀv = {b}"
+    );
+    // Taylor test of φ(m) = wᵀ q(m), whose gradient is Jᵀ w
+    let t = TaylorTest::run_scalar(
+        |e| dot(&w, &model.evaluate(&axpy(&m, e, &v)).unwrap()),
+        dot(&w, lin.output()),
+        dot(&jtw, &v),
+        EPS0,
+        HALVINGS,
+    );
+    t.assert_second_order("Jᵀ w", 0.1);
+}
+
+#[test]
+fn full_jacobian_matches_the_actions() {
+    let problem = poisson(N);
+    let model = problem.model().unwrap();
+    let m = prior_sample(&problem, 5);
+    let v = prior_sample(&problem, 6);
+    let lin = model.linearize(&m).unwrap();
+    let jac = lin.jacobian();
+    assert_eq!(jac.shape(), &[model.output_dim(), model.input_dim()]);
+    let jv_full: Vec<f64> = jac
+        .rows()
+        .into_iter()
+        .map(|r| dot(r.as_slice().unwrap(), &v))
+        .collect();
+    let jv = lin.jvp(&v);
+    let err = norm(&axpy(&jv_full, -1.0, &jv)) / norm(&jv);
+    assert!(err < 1e-10, "relative difference {err}");
+    let mut e7 = vec![0.0; model.output_dim()];
+    e7[7] = 1.0;
+    let row = lin.vjp(&e7);
+    let err = norm(&axpy(jac.row(7).as_slice().unwrap(), -1.0, &row)) / norm(&row);
+    assert!(err < 1e-12, "relative difference {err}");
+}
+
+#[test]
+fn misfit_gradient_is_second_order_accurate() {
+    let problem = poisson(N);
+    let model = problem.model().unwrap();
+    let m_true = prior_sample(&problem, 7);
+    let data: Vec<f64> = model
+        .evaluate(&m_true)
+        .unwrap()
+        .iter()
+        .map(|q| q + 0.01)
+        .collect();
+    let misfit = GaussianMisfit::new(data, 1e-4).unwrap();
+    let m = prior_sample(&problem, 8);
+    let v = prior_sample(&problem, 9);
+    let lin = model.linearize(&m).unwrap();
+    let g = misfit.gradient(lin.as_ref());
+    let t = TaylorTest::run_scalar(
+        |e| misfit.cost(&model.evaluate(&axpy(&m, e, &v)).unwrap()),
+        misfit.cost(lin.output()),
+        dot(&g, &v),
+        EPS0,
+        HALVINGS,
+    );
+    t.assert_second_order("misfit gradient", 0.1);
+}
+
+#[test]
+fn gauss_newton_hessian_is_the_hessian_at_zero_residual() {
+    // With d = q(m0) the residual vanishes at m0, so H_GN is the exact Hessian there and
+    // ‖∇Φ(m0 + εv) − ∇Φ(m0) − ε H_GN v‖ = O(ε²).
+    let problem = poisson(N);
+    let model = problem.model().unwrap();
+    let m = prior_sample(&problem, 10);
+    let v = prior_sample(&problem, 11);
+    let lin = model.linearize(&m).unwrap();
+    let misfit = GaussianMisfit::new(lin.output().to_vec(), 1e-4).unwrap();
+    let g0 = misfit.gradient(lin.as_ref());
+    let hv = misfit.gauss_newton_hessian_action(lin.as_ref(), &v);
+    let t = TaylorTest::run(
+        |e| misfit.gradient(model.linearize(&axpy(&m, e, &v)).unwrap().as_ref()),
+        &g0,
+        &hv,
+        EPS0,
+        HALVINGS,
+    );
+    t.assert_second_order("Gauss–Newton Hessian", 0.1);
+    // and it is symmetric: uᵀ H v = vᵀ H u
+    let u = prior_sample(&problem, 12);
+    let hu = misfit.gauss_newton_hessian_action(lin.as_ref(), &u);
+    let (a, b) = (dot(&u, &hv), dot(&v, &hu));
+    assert!((a - b).abs() <= 1e-10 * a.abs(), "{a} vs {b}");
+}
+
+#[test]
+fn prior_gradient_is_second_order_accurate() {
+    let problem = poisson(N);
+    let prior = problem.prior().unwrap();
+    let m = prior_sample(&problem, 13);
+    let v = prior_sample(&problem, 14);
+    let g = prior.gradient(&m);
+    let t = TaylorTest::run_scalar(
+        |e| prior.cost(&axpy(&m, e, &v)),
+        prior.cost(&m),
+        dot(&g, &v),
+        EPS0,
+        HALVINGS,
+    );
+    t.assert_second_order("prior gradient", 0.1);
+}
