@@ -118,7 +118,25 @@ pub fn run(args: SolveArgs) -> Result<()> {
     report["timings_s"] = t;
     let text = serde_json::to_string_pretty(&report).expect("JSON of numbers and strings");
     match &args.out {
-        Some(path) => write_atomic(path, |w| writeln!(w, "{text}")),
+        Some(path) => {
+            write_atomic(path, |w| writeln!(w, "{text}"))?;
+            let mut written = vec![path.display().to_string()];
+            written.extend(
+                args.jacobian
+                    .iter()
+                    .chain(&args.vtk)
+                    .map(|p| p.display().to_string()),
+            );
+            eprintln!(
+                "solved {} on a {n}×{n} mesh: {} observables in {:.1} ms; wrote {}",
+                model.name(),
+                model.output_dim(),
+                1e3 * start.elapsed().as_secs_f64(),
+                written.join(", "),
+                n = problem.mesh_size(),
+            );
+            Ok(())
+        }
         None => {
             println!("{text}");
             Ok(())

@@ -14,6 +14,7 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::sparse::linalg::cholesky::{factorize_symbolic_cholesky, LltRef, SymbolicCholesky};
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMat};
 use faer::{Conj, MatMut, Par, Side};
+use rayon::prelude::*;
 
 use super::mesh::Mesh;
 use crate::error::{Error, Result};
@@ -101,22 +102,26 @@ pub struct SparsePattern {
 }
 
 impl SparsePattern {
-    /// The pattern of the unknowns `dofs` on `mesh`.
+    /// The square pattern of the unknowns `dofs` on `mesh`.
     pub fn new(mesh: &Mesh, dofs: &DofMap) -> Self {
-        let n = dofs.len();
-        let mut neighbours: Vec<Vec<usize>> = vec![Vec::with_capacity(7); n];
+        Self::rectangular(mesh, dofs, dofs)
+    }
+
+    /// The pattern of P1 couplings between the unknowns `rows` and the unknowns `cols`.
+    pub fn rectangular(mesh: &Mesh, rows: &DofMap, cols: &DofMap) -> Self {
+        let mut neighbours: Vec<Vec<usize>> = vec![Vec::with_capacity(7); cols.len()];
         for tri in mesh.triangles() {
             for &va in tri {
-                if let Some(a) = dofs.dof(va) {
+                if let Some(a) = rows.dof(va) {
                     for &vb in tri {
-                        if let Some(b) = dofs.dof(vb) {
+                        if let Some(b) = cols.dof(vb) {
                             neighbours[b].push(a);
                         }
                     }
                 }
             }
         }
-        let mut col_ptr = Vec::with_capacity(n + 1);
+        let mut col_ptr = Vec::with_capacity(cols.len() + 1);
         let mut row_idx = Vec::new();
         col_ptr.push(0);
         for col in &mut neighbours {
@@ -125,7 +130,8 @@ impl SparsePattern {
             row_idx.extend_from_slice(col);
             col_ptr.push(row_idx.len());
         }
-        let symbolic = SymbolicSparseColMat::new_checked(n, n, col_ptr, None, row_idx);
+        let symbolic =
+            SymbolicSparseColMat::new_checked(rows.len(), cols.len(), col_ptr, None, row_idx);
         let mut pattern = SparsePattern {
             symbolic,
             slots: Vec::new(),
@@ -137,7 +143,7 @@ impl SparsePattern {
                 let mut s = [[NO_SLOT; 3]; 3];
                 for a in 0..3 {
                     for b in 0..3 {
-                        if let (Some(r), Some(c)) = (dofs.dof(tri[a]), dofs.dof(tri[b])) {
+                        if let (Some(r), Some(c)) = (rows.dof(tri[a]), cols.dof(tri[b])) {
                             s[a][b] = pattern
                                 .slot(r, c)
                                 .expect("triangle entries are in the pattern");
@@ -150,9 +156,19 @@ impl SparsePattern {
         pattern
     }
 
-    /// Matrix dimension.
+    /// Matrix dimension of a square pattern.
     pub fn dim(&self) -> usize {
         self.symbolic.nrows()
+    }
+
+    /// Number of rows.
+    pub fn nrows(&self) -> usize {
+        self.symbolic.nrows()
+    }
+
+    /// Number of columns.
+    pub fn ncols(&self) -> usize {
+        self.symbolic.ncols()
     }
 
     /// Number of stored entries.
@@ -190,7 +206,7 @@ impl SparsePattern {
         SparseColMatRef::new(self.symbolic.as_ref(), values)
     }
 
-    /// y = A x for the matrix A with these values.
+    /// y = A x for the matrix A with these values (x: ncols, y: nrows).
     pub fn mul(&self, values: &[f64], x: &[f64], y: &mut [f64]) {
         y.fill(0.0);
         let (col_ptr, row_idx) = (self.symbolic.col_ptr(), self.symbolic.row_idx());
@@ -198,6 +214,19 @@ impl SparsePattern {
             for k in col_ptr[col]..col_ptr[col + 1] {
                 y[row_idx[k]] += values[k] * xc;
             }
+        }
+    }
+
+    /// y = Aᵀ x for the matrix A with these values (x: nrows, y: ncols).
+    pub fn mul_transpose(&self, values: &[f64], x: &[f64], y: &mut [f64]) {
+        let (col_ptr, row_idx) = (self.symbolic.col_ptr(), self.symbolic.row_idx());
+        for (col, yc) in y.iter_mut().enumerate() {
+            let range = col_ptr[col]..col_ptr[col + 1];
+            *yc = row_idx[range.clone()]
+                .iter()
+                .zip(&values[range])
+                .map(|(&r, v)| v * x[r])
+                .sum();
         }
     }
 
@@ -267,13 +296,29 @@ impl CholeskyFactor {
         self.solve_many_in_place(x, x.len() / n.max(1));
     }
 
-    /// Overwrites the `ncols` column-major right-hand sides in `x` with A⁻¹ x (one pass for all).
+    /// Overwrites the `ncols` column-major right-hand sides in `x` with A⁻¹ x.
+    ///
+    /// Many columns are split into blocks solved in parallel (rayon), each block in one blocked
+    /// pass over the factor; this composes with callers that already parallelize over samples.
     pub fn solve_many_in_place(&self, x: &mut [f64], ncols: usize) {
         let n = self.dim();
         assert_eq!(x.len(), n * ncols, "right-hand side has the wrong size");
         if ncols == 0 {
             return;
         }
+        let threads = rayon::current_num_threads();
+        const MIN_BLOCK: usize = 8;
+        if threads > 1 && ncols >= 2 * MIN_BLOCK {
+            let block = ncols.div_ceil(threads).max(MIN_BLOCK);
+            x.par_chunks_mut(n * block)
+                .for_each(|chunk| self.solve_block(chunk, chunk.len() / n));
+        } else {
+            self.solve_block(x, ncols);
+        }
+    }
+
+    fn solve_block(&self, x: &mut [f64], ncols: usize) {
+        let n = self.dim();
         let par = Par::Seq;
         let mut mem = MemBuffer::new(self.symbolic.solve_in_place_scratch::<f64>(ncols, par));
         let rhs = MatMut::from_column_major_slice_mut(x, n, ncols);

@@ -15,7 +15,7 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// Writes `path` atomically with the bytes produced by `write`.
+/// Writes `path` atomically with the bytes produced by `write`, creating missing parent folders.
 pub fn write_atomic(
     path: impl AsRef<Path>,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -23,6 +23,9 @@ pub fn write_atomic(
     let path = path.as_ref();
     let tmp = temp_path(path);
     let result = (|| {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
         let file = File::create(&tmp)?;
         let mut w = BufWriter::new(file);
         write(&mut w)?;
@@ -34,4 +37,28 @@ pub fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_whole_file_and_leaves_nothing_behind_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/a.txt");
+        write_atomic(&path, |w| w.write_all(b"hello")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        // a writer that fails keeps the old content and removes its temporary file
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(err.unwrap_err().to_string().contains("a.txt"));
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
 }

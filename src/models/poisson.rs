@@ -6,12 +6,14 @@
 //! Observable q = B u (point values).
 //!
 //! Discretely K(m) u_f = F_f − K_fd g on the free nodes, with K(m)_ij = Σ_T W_T(m) ∇φ_i·∇φ_j |_T and
-//! W_T(m) = ∫_T e^m dx (degree-4 quadrature). Derivatives:
-//!   J v = −B K⁻¹ (∂r/∂m v),   (∂r/∂m v)_i = Σ_T (Σ_a v_a ∂W_T/∂m_a) (D_T u)_i,
-//!   Jᵀ w = −(∂r/∂m)ᵀ K⁻¹ Bᵀ w,   ((∂r/∂m)ᵀ p)_a = Σ_{T∋a} ∂W_T/∂m_a · u_Tᵀ D_T p_T,
-//! with D_T = (∇λ_a·∇λ_b)_{ab}. K is symmetric positive definite, so one Cholesky factor serves the
-//! forward, incremental and adjoint solves.
+//! W_T(m) = ∫_T e^m dx (degree-4 quadrature). With the parameter–state coupling
+//!   G = (∂r/∂m)ᵀ ∈ ℝ^{d_M × n_free},   G_ai = Σ_{T ∋ a, i} ∂W_T/∂m_a (D_T u_T)_i,
+//! D_T = (∇λ_a·∇λ_b)_{ab}, the derivatives are
+//!   J v = −B K⁻¹ Gᵀ v,    Jᵀ w = −G K⁻¹ Bᵀ w,    J = −(G K⁻¹ B_fᵀ)ᵀ (d_Q solves on one factor).
+//! K is symmetric positive definite, so one Cholesky factor serves the forward, incremental and
+//! adjoint solves; G is assembled once per point, on first use.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use ndarray::Array2;
@@ -47,6 +49,8 @@ pub struct PoissonModel {
     /// F_f: the source's load vector on the free nodes.
     source_load: Vec<f64>,
     pattern: SparsePattern,
+    /// Pattern of G = (∂r/∂m)ᵀ: rows all vertices, columns the free nodes.
+    coupling_pattern: SparsePattern,
     symbolic: std::sync::Arc<faer::sparse::linalg::cholesky::SymbolicCholesky<usize>>,
     observation: PointObservation,
     /// For each triangle, the unknown (if any) of each of its vertices.
@@ -83,6 +87,8 @@ impl PoissonModel {
             ));
         }
         let pattern = SparsePattern::new(&mesh, &dofs);
+        let coupling_pattern =
+            SparsePattern::rectangular(&mesh, &DofMap::all(mesh.num_vertices()), &dofs);
         let symbolic = pattern.symbolic_cholesky();
         let source_load = match &settings.source {
             None => vec![0.0; dofs.len()],
@@ -99,6 +105,7 @@ impl PoissonModel {
             lift,
             source_load,
             pattern,
+            coupling_pattern,
             symbolic,
             observation,
             triangle_dofs,
@@ -168,6 +175,7 @@ impl PoissonModel {
             model: self,
             coefficient_derivative: coefficient.derivative,
             grad_state,
+            coupling: OnceLock::new(),
             factor,
             state,
             output,
@@ -183,26 +191,6 @@ impl PoissonModel {
     pub fn num_unknowns(&self) -> usize {
         self.dofs.len()
     }
-
-    /// (∂r/∂m)ᵀ p for a nodal adjoint p (zero at Dirichlet nodes), negated: the row −(∂r/∂m)ᵀ p.
-    fn parameter_adjoint(lin: &PoissonLinearization<'_>, p_free: &[f64], out: &mut [f64]) {
-        let model = lin.model;
-        out.fill(0.0);
-        for (t, tri) in model.mesh.triangles().iter().enumerate() {
-            let td = &model.triangle_dofs[t];
-            let c = &lin.grad_state[t];
-            let mut s = 0.0;
-            for a in 0..3 {
-                if let Some(i) = td[a] {
-                    s += c[a] * p_free[i];
-                }
-            }
-            let dw = &lin.coefficient_derivative[t];
-            for a in 0..3 {
-                out[tri[a]] -= dw[a] * s;
-            }
-        }
-    }
 }
 
 /// The Poisson model linearized at m: the state, the Cholesky factor of K(m) and the
@@ -211,10 +199,32 @@ pub struct PoissonLinearization<'a> {
     model: &'a PoissonModel,
     coefficient_derivative: Vec<[f64; 3]>,
     grad_state: Vec<[f64; 3]>,
+    /// Values of G = (∂r/∂m)ᵀ on the model's coupling pattern, assembled on first use.
+    coupling: OnceLock<Vec<f64>>,
     factor: CholeskyFactor,
     state: Vec<f64>,
     output: Vec<f64>,
     timings: ForwardTimings,
+}
+
+impl PoissonLinearization<'_> {
+    /// G = (∂r/∂m)ᵀ, local matrix G_T[a][b] = ∂W_T/∂m_a (D_T u_T)_b.
+    fn coupling(&self) -> &[f64] {
+        self.coupling.get_or_init(|| {
+            let pattern = &self.model.coupling_pattern;
+            let mut values = pattern.zeros();
+            for (t, (dw, c)) in self
+                .coefficient_derivative
+                .iter()
+                .zip(&self.grad_state)
+                .enumerate()
+            {
+                let local = [0, 1, 2].map(|a| [dw[a] * c[0], dw[a] * c[1], dw[a] * c[2]]);
+                pattern.add_local(&mut values, t, &local);
+            }
+            values
+        })
+    }
 }
 
 impl Linearization for PoissonLinearization<'_> {
@@ -225,15 +235,10 @@ impl Linearization for PoissonLinearization<'_> {
     fn jvp(&self, v: &[f64]) -> Vec<f64> {
         let model = self.model;
         let mut rhs = vec![0.0; model.dofs.len()];
-        for (t, tri) in model.mesh.triangles().iter().enumerate() {
-            let dw = &self.coefficient_derivative[t];
-            let g = dw[0] * v[tri[0]] + dw[1] * v[tri[1]] + dw[2] * v[tri[2]];
-            for a in 0..3 {
-                if let Some(i) = model.triangle_dofs[t][a] {
-                    rhs[i] -= g * self.grad_state[t][a];
-                }
-            }
-        }
+        model
+            .coupling_pattern
+            .mul_transpose(self.coupling(), v, &mut rhs);
+        rhs.iter_mut().for_each(|r| *r = -*r);
         self.factor.solve_in_place(&mut rhs);
         let mut du = vec![0.0; model.mesh.num_vertices()];
         model.dofs.scatter(&rhs, &mut du);
@@ -247,11 +252,13 @@ impl Linearization for PoissonLinearization<'_> {
         let mut p = model.dofs.gather(&b);
         self.factor.solve_in_place(&mut p);
         let mut out = vec![0.0; model.mesh.num_vertices()];
-        PoissonModel::parameter_adjoint(self, &p, &mut out);
+        model.coupling_pattern.mul(self.coupling(), &p, &mut out);
+        out.iter_mut().for_each(|o| *o = -*o);
         out
     }
 
-    /// All d_Q rows with one multi-right-hand-side solve on the kept factor.
+    /// All d_Q rows: one multi-right-hand-side solve K P = B_fᵀ on the kept factor, then
+    /// row k = −G P_k, one sparse product per row, rows in parallel.
     fn jacobian(&self) -> Array2<f64> {
         let model = self.model;
         let (n, d_q, d_m) = (
@@ -268,12 +275,16 @@ impl Linearization for PoissonLinearization<'_> {
             }
         }
         self.factor.solve_many_in_place(&mut rhs, d_q);
+        let coupling = self.coupling();
         let mut jac = Array2::zeros((d_q, d_m));
         jac.as_slice_mut()
             .expect("fresh arrays are contiguous")
             .par_chunks_mut(d_m)
             .zip(rhs.par_chunks(n))
-            .for_each(|(row, p)| PoissonModel::parameter_adjoint(self, p, row));
+            .for_each(|(row, p)| {
+                model.coupling_pattern.mul(coupling, p, row);
+                row.iter_mut().for_each(|r| *r = -*r);
+            });
         jac
     }
 }
