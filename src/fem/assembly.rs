@@ -126,6 +126,16 @@ pub fn load_vector(mesh: &Mesh, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
     b
 }
 
+/// Adds the point source `strength · δ_x` to the dual vector `b`: b_k += strength · φ_k(x).
+/// Returns `None` (and leaves `b` untouched) when x lies outside the mesh.
+pub fn add_point_source(mesh: &Mesh, point: [f64; 2], strength: f64, b: &mut [f64]) -> Option<()> {
+    let (t, lam) = mesh.locate(point[0], point[1])?;
+    for (a, &v) in mesh.triangles()[t].iter().enumerate() {
+        b[v] += strength * lam[a];
+    }
+    Some(())
+}
+
 /// ‖u_h − u‖_{L²} for the nodal field `u_h` and an exact function `u` (degree-4 quadrature).
 pub fn l2_error(mesh: &Mesh, u_h: &[f64], u: impl Fn(f64, f64) -> f64) -> f64 {
     let mut sum = 0.0;
@@ -174,6 +184,18 @@ mod tests {
         add_boundary_mass(&mesh, &pattern, &[Side::Left, Side::Top], 1.5, &mut mb);
         pattern.mul(&mb, &ones, &mut y);
         assert!((y.iter().sum::<f64>() - 3.0).abs() < 1e-13);
+    }
+
+    #[test]
+    fn point_source_pairs_with_interpolation() {
+        // bᵀu = strength · u(x) for any P1 field u
+        let mesh = Mesh::unit_square(6);
+        let mut b = vec![0.0; mesh.num_vertices()];
+        add_point_source(&mesh, [0.37, 0.61], 2.5, &mut b).unwrap();
+        let u: Vec<f64> = mesh.vertices().iter().map(|p| 1.0 + 3.0 * p[0] - p[1]).collect();
+        let btu: f64 = b.iter().zip(&u).map(|(x, y)| x * y).sum();
+        assert!((btu - 2.5 * (1.0 + 3.0 * 0.37 - 0.61)).abs() < 1e-12);
+        assert!(add_point_source(&mesh, [1.5, 0.5], 1.0, &mut b).is_none());
     }
 
     #[test]
