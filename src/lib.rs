@@ -13,6 +13,7 @@ pub mod io;
 pub mod map;
 pub mod misfit;
 pub mod models;
+pub mod newton;
 pub mod prior;
 pub mod problem;
 pub mod rng;

@@ -4,12 +4,14 @@
 //! here, with the field's dotted path in the message. See `problems/poisson.toml` for the format.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fem::{Mesh, Side};
-use crate::models::{PdeModel, PoissonModel, PoissonSettings};
+use crate::models::{mollified_sources, DiffusionModel, DiffusionSettings, PdeModel, SourceFn};
+use crate::newton::NewtonSettings;
 use crate::prior::{BiLaplacianParams, BiLaplacianPrior, Mean};
 
 /// The contents of a problem file.
@@ -46,6 +48,34 @@ pub enum PdeSpec {
         /// Dirichlet values by side; the other sides carry homogeneous Neumann conditions.
         dirichlet: SideValues,
     },
+    /// −∇·(e^m ∇u) + c u³ = Σ_k s_k g_k (mollified point sources)
+    ReactionDiffusion {
+        /// c ≥ 0 (default 1).
+        #[serde(default = "one")]
+        reaction: f64,
+        /// Dirichlet values by side; the other sides carry homogeneous Neumann conditions.
+        dirichlet: SideValues,
+        /// The source terms.
+        sources: SourcesSpec,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `[pde.sources]`: mollified point sources s_k exp(−‖x − x_k‖²/b²)/(2π b²), b = `width`,
+/// centred on a grid (`grid_x` × `grid_y`, x fastest) or on `points`; strengths from `strengths`
+/// (one per centre) or `checkerboard = s` (a grid only: −s where i + j is even, +s where odd).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesSpec {
+    pub width: f64,
+    pub grid_x: Option<Range>,
+    pub grid_y: Option<Range>,
+    pub points: Option<Vec<[f64; 2]>>,
+    pub strengths: Option<Vec<f64>>,
+    pub checkerboard: Option<f64>,
 }
 
 /// Values on some of the four sides.
@@ -174,24 +204,21 @@ impl Problem {
                 if !source.is_finite() {
                     return Err(self.invalid("pde.source", "a finite number", source));
                 }
-                let entries = dirichlet.entries();
-                if entries.is_empty() {
-                    return Err(self.invalid(
-                        "pde.dirichlet",
-                        "a value on at least one side (left, right, bottom, top)",
-                        "none",
-                    ));
+                self.validate_dirichlet(dirichlet)?;
+            }
+            PdeSpec::ReactionDiffusion {
+                reaction,
+                dirichlet,
+                sources,
+            } => {
+                if !(*reaction >= 0.0 && reaction.is_finite()) {
+                    return Err(self.invalid("pde.reaction", "a non-negative number", reaction));
                 }
-                if let Some((side, v)) = entries.iter().find(|(_, v)| !v.is_finite()) {
-                    return Err(self.invalid(
-                        &format!("pde.dirichlet.{}", side.name()),
-                        "a finite number",
-                        v,
-                    ));
-                }
+                self.validate_dirichlet(dirichlet)?;
+                self.sources(sources)?;
             }
         }
-        self.validate_observations()?;
+        self.observation_points_checked()?;
         let p = &s.prior;
         for (name, v) in [("prior.gamma", p.gamma), ("prior.delta", p.delta)] {
             if !(v > 0.0 && v.is_finite()) {
@@ -224,14 +251,40 @@ impl Problem {
         Ok(())
     }
 
-    fn validate_observations(&self) -> Result<()> {
-        let o = &self.spec.observations;
-        match (&o.grid_x, &o.grid_y, &o.points) {
+    fn validate_dirichlet(&self, dirichlet: &SideValues) -> Result<()> {
+        let entries = dirichlet.entries();
+        if entries.is_empty() {
+            return Err(self.invalid(
+                "pde.dirichlet",
+                "a value on at least one side (left, right, bottom, top)",
+                "none",
+            ));
+        }
+        if let Some((side, v)) = entries.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(self.invalid(
+                &format!("pde.dirichlet.{}", side.name()),
+                "a finite number",
+                v,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The points of a point set given as a grid (x fastest) or a list, checked to lie in [0,1]²;
+    /// `field` is the set's dotted path. Also returns the grid shape (nx, ny) for a grid.
+    fn point_set(
+        &self,
+        field: &str,
+        grid_x: &Option<Range>,
+        grid_y: &Option<Range>,
+        points: &Option<Vec<[f64; 2]>>,
+    ) -> Result<(Vec<[f64; 2]>, Option<GridShape>)> {
+        match (grid_x, grid_y, points) {
             (Some(gx), Some(gy), None) => {
-                for (name, r) in [("observations.grid_x", gx), ("observations.grid_y", gy)] {
+                for (name, r) in [("grid_x", gx), ("grid_y", gy)] {
                     if r.count < 1 {
                         return Err(self.invalid(
-                            &format!("{name}.count"),
+                            &format!("{field}.{name}.count"),
                             "a positive integer",
                             r.count,
                         ));
@@ -239,18 +292,24 @@ impl Problem {
                     for (end, v) in [("start", r.start), ("stop", r.stop)] {
                         if !(0.0..=1.0).contains(&v) {
                             return Err(self.invalid(
-                                &format!("{name}.{end}"),
+                                &format!("{field}.{name}.{end}"),
                                 "a coordinate in [0, 1] (inside the domain)",
                                 v,
                             ));
                         }
                     }
                 }
+                let xs = linspace(gx);
+                let pts = linspace(gy)
+                    .into_iter()
+                    .flat_map(|y| xs.iter().map(move |&x| [x, y]))
+                    .collect();
+                Ok((pts, Some((gx.count as usize, gy.count as usize))))
             }
             (None, None, Some(points)) => {
                 if points.is_empty() {
                     return Err(self.invalid(
-                        "observations.points",
+                        &format!("{field}.points"),
                         "at least one point",
                         "an empty list",
                     ));
@@ -258,22 +317,75 @@ impl Problem {
                 for (i, p) in points.iter().enumerate() {
                     if !p.iter().all(|c| (0.0..=1.0).contains(c)) {
                         return Err(self.invalid(
-                            &format!("observations.points[{i}]"),
+                            &format!("{field}.points[{i}]"),
                             "a point in the unit square [0,1]² (inside the domain)",
                             format!("({}, {})", p[0], p[1]),
                         ));
                     }
                 }
+                Ok((points.clone(), None))
+            }
+            _ => Err(self.invalid(
+                field,
+                "either both `grid_x` and `grid_y`, or `points`",
+                "another combination",
+            )),
+        }
+    }
+
+    fn observation_points_checked(&self) -> Result<Vec<[f64; 2]>> {
+        let o = &self.spec.observations;
+        Ok(self
+            .point_set("observations", &o.grid_x, &o.grid_y, &o.points)?
+            .0)
+    }
+
+    /// Centres and strengths of the mollified sources, validated.
+    fn sources(&self, spec: &SourcesSpec) -> Result<(Vec<[f64; 2]>, Vec<f64>)> {
+        if !(spec.width > 0.0 && spec.width.is_finite()) {
+            return Err(self.invalid("pde.sources.width", "a positive number", spec.width));
+        }
+        let (centers, grid) =
+            self.point_set("pde.sources", &spec.grid_x, &spec.grid_y, &spec.points)?;
+        let strengths = match (&spec.strengths, spec.checkerboard, grid) {
+            (Some(s), None, _) => {
+                if s.len() != centers.len() {
+                    return Err(self.invalid(
+                        "pde.sources.strengths",
+                        &format!("one strength per source centre ({})", centers.len()),
+                        format!("{} values", s.len()),
+                    ));
+                }
+                if let Some(v) = s.iter().find(|v| !v.is_finite()) {
+                    return Err(self.invalid("pde.sources.strengths", "finite numbers", v));
+                }
+                s.clone()
+            }
+            (None, Some(amplitude), Some((nx, _))) if amplitude.is_finite() => (0..centers.len())
+                .map(|k| {
+                    if (k % nx + k / nx) % 2 == 0 {
+                        -amplitude
+                    } else {
+                        amplitude
+                    }
+                })
+                .collect(),
+            (None, Some(amplitude), _) => {
+                return Err(self.invalid(
+                    "pde.sources.checkerboard",
+                    "a finite amplitude, with centres given as a grid",
+                    amplitude,
+                ))
             }
             _ => {
                 return Err(self.invalid(
-                    "observations",
-                    "either both `grid_x` and `grid_y`, or `points`",
-                    "another combination",
+                    "pde.sources",
+                    "either `strengths` (one per centre) or `checkerboard`",
+                    "neither or both",
                 ))
             }
-        }
-        Ok(())
+        };
+        Ok((centers, strengths))
     }
 
     /// Cells per side.
@@ -288,39 +400,43 @@ impl Problem {
 
     /// Observation points, x fastest for a grid.
     pub fn observation_points(&self) -> Vec<[f64; 2]> {
-        let o = &self.spec.observations;
-        if let Some(points) = &o.points {
-            return points.clone();
-        }
-        let (gx, gy) = (
-            o.grid_x.as_ref().expect("validated"),
-            o.grid_y.as_ref().expect("validated"),
-        );
-        let xs = linspace(gx);
-        linspace(gy)
-            .into_iter()
-            .flat_map(|y| xs.iter().map(move |&x| [x, y]))
-            .collect()
+        self.observation_points_checked()
+            .expect("validated when loaded")
     }
 
     /// The forward model.
     pub fn model(&self) -> Result<Box<dyn PdeModel>> {
-        match &self.spec.pde {
-            PdeSpec::Poisson { source, dirichlet } => {
-                let settings = PoissonSettings {
-                    source: (*source != 0.0).then(|| {
-                        let f = *source;
-                        std::sync::Arc::new(move |_: f64, _: f64| f)
-                            as crate::models::poisson::SourceFn
-                    }),
+        let settings = match &self.spec.pde {
+            PdeSpec::Poisson { source, dirichlet } => DiffusionSettings {
+                name: "poisson",
+                reaction: 0.0,
+                source: (*source != 0.0).then(|| {
+                    let f = *source;
+                    Arc::new(move |_: f64, _: f64| f) as SourceFn
+                }),
+                dirichlet: dirichlet.entries(),
+                observation_points: self.observation_points(),
+                newton: NewtonSettings::default(),
+            },
+            PdeSpec::ReactionDiffusion {
+                reaction,
+                dirichlet,
+                sources,
+            } => {
+                let (centers, strengths) = self.sources(sources)?;
+                DiffusionSettings {
+                    name: "reaction_diffusion",
+                    reaction: *reaction,
+                    source: Some(mollified_sources(centers, strengths, sources.width)),
                     dirichlet: dirichlet.entries(),
                     observation_points: self.observation_points(),
-                };
-                Ok(Box::new(
-                    PoissonModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?,
-                ))
+                    newton: NewtonSettings::default(),
+                }
             }
-        }
+        };
+        Ok(Box::new(
+            DiffusionModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?,
+        ))
     }
 
     /// The prior.
@@ -354,6 +470,9 @@ impl Problem {
         }
     }
 }
+
+/// (nx, ny) of a point grid.
+type GridShape = (usize, usize);
 
 fn linspace(r: &Range) -> Vec<f64> {
     let n = r.count as usize;

@@ -327,3 +327,83 @@ fn bad_parameter_files_name_the_file_and_what_was_expected() {
     // neither --param nor --sample: clap's usage error, also exit code 2
     fails(&["solve", "--problem", PROBLEM], &["--param", "--sample"]);
 }
+
+const REACTION_DIFFUSION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/problems/reaction_diffusion.toml"
+);
+
+#[test]
+fn reaction_diffusion_reports_newton_history_and_rejects_bad_input() {
+    let out = dino(&[
+        "solve",
+        "--problem",
+        REACTION_DIFFUSION,
+        "--mesh",
+        "8",
+        "--sample",
+        "2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["model"], "reaction_diffusion");
+    assert!(r["newton_iterations"].as_u64().unwrap() >= 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a parameter for which Newton fails: the error names the model and the residual
+    for (name, value) in [("huge.npy", 800.0), ("tiny.npy", -60.0)] {
+        let p = d.join(name);
+        write_npy(&p, &Array1::<f64>::from_elem(81, value)).unwrap();
+        fails(
+            &[
+                "solve",
+                "--problem",
+                REACTION_DIFFUSION,
+                "--mesh",
+                "8",
+                "--param",
+                path_str(&p),
+            ],
+            &["reaction_diffusion", "residual"],
+        );
+    }
+    let text = std::fs::read_to_string(REACTION_DIFFUSION).unwrap();
+    for (file, from, to, field) in [
+        (
+            "source.toml",
+            "start = 0.25, stop = 0.75",
+            "start = 0.25, stop = 1.75",
+            "pde.sources.grid_x.stop",
+        ),
+        (
+            "reaction.toml",
+            "reaction = 1.0",
+            "reaction = -1.0",
+            "pde.reaction",
+        ),
+        (
+            "width.toml",
+            "width = 0.1",
+            "width = 0.0",
+            "pde.sources.width",
+        ),
+        (
+            "strengths.toml",
+            "checkerboard = 0.25",
+            "strengths = [1.0, 2.0]",
+            "pde.sources.strengths",
+        ),
+    ] {
+        let p = d.join(file);
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+        fails(
+            &["solve", "--problem", path_str(&p), "--sample", "1"],
+            &[file, field],
+        );
+    }
+}

@@ -71,7 +71,7 @@ pub fn run(args: SolveArgs) -> Result<()> {
         .transpose()?;
 
     let lin = model.solve_pde(&m)?;
-    let timings = lin.timings();
+    let stats = lin.stats();
     let mut report = json!({
         "problem": problem.path,
         "model": model.name(),
@@ -81,10 +81,14 @@ pub fn run(args: SolveArgs) -> Result<()> {
         "parameter": parameter,
         "q": lin.output(),
     });
+    if stats.newton_iterations > 0 {
+        report["newton_iterations"] = json!(stats.newton_iterations);
+        report["residual_norms"] = json!(stats.residual_norms);
+    }
     let mut t = json!({
-        "assembly": timings.assembly_s,
-        "factorization": timings.factorization_s,
-        "solve": timings.solve_s,
+        "assembly": stats.assembly_s,
+        "factorization": stats.factorization_s,
+        "solve": stats.solve_s,
     });
     if let Some(v) = direction {
         let t0 = Instant::now();

@@ -192,7 +192,11 @@ mod tests {
         let mesh = Mesh::unit_square(6);
         let mut b = vec![0.0; mesh.num_vertices()];
         add_point_source(&mesh, [0.37, 0.61], 2.5, &mut b).unwrap();
-        let u: Vec<f64> = mesh.vertices().iter().map(|p| 1.0 + 3.0 * p[0] - p[1]).collect();
+        let u: Vec<f64> = mesh
+            .vertices()
+            .iter()
+            .map(|p| 1.0 + 3.0 * p[0] - p[1])
+            .collect();
         let btu: f64 = b.iter().zip(&u).map(|(x, y)| x * y).sum();
         assert!((btu - 2.5 * (1.0 + 3.0 * 0.37 - 0.61)).abs() < 1e-12);
         assert!(add_point_source(&mesh, [1.5, 0.5], 1.0, &mut b).is_none());

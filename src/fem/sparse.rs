@@ -97,8 +97,11 @@ const NO_SLOT: usize = usize::MAX;
 #[derive(Debug, Clone)]
 pub struct SparsePattern {
     symbolic: SymbolicSparseColMat<usize>,
-    /// slots[t][a][b]: value index of (row dof of vertex a, column dof of vertex b) of triangle t.
-    slots: Vec<[[usize; 3]; 3]>,
+    /// Number of local unknowns per element (3 for P1, 15 for Taylor–Hood P2/P1, ...).
+    local: usize,
+    /// slots[e·local² + a·local + b]: value index of (row unknown a, column unknown b) of element e,
+    /// or `NO_SLOT` when either is constrained.
+    slots: Vec<usize>,
 }
 
 impl SparsePattern {
@@ -109,19 +112,40 @@ impl SparsePattern {
 
     /// The pattern of P1 couplings between the unknowns `rows` and the unknowns `cols`.
     pub fn rectangular(mesh: &Mesh, rows: &DofMap, cols: &DofMap) -> Self {
-        let mut neighbours: Vec<Vec<usize>> = vec![Vec::with_capacity(7); cols.len()];
-        for tri in mesh.triangles() {
-            for &va in tri {
-                if let Some(a) = rows.dof(va) {
-                    for &vb in tri {
-                        if let Some(b) = cols.dof(vb) {
-                            neighbours[b].push(a);
+        let tris = mesh.triangles();
+        Self::from_elements(
+            rows.len(),
+            cols.len(),
+            tris.len(),
+            3,
+            |e, a| rows.dof(tris[e][a]),
+            |e, b| cols.dof(tris[e][b]),
+        )
+    }
+
+    /// The pattern of `num_elements` elements with `local` unknowns each; `row_of(e, a)` and
+    /// `col_of(e, b)` give the global row / column of local unknown a / b (`None` if constrained).
+    pub fn from_elements(
+        nrows: usize,
+        ncols: usize,
+        num_elements: usize,
+        local: usize,
+        row_of: impl Fn(usize, usize) -> Option<usize>,
+        col_of: impl Fn(usize, usize) -> Option<usize>,
+    ) -> Self {
+        let mut neighbours: Vec<Vec<usize>> = vec![Vec::with_capacity(2 * local); ncols];
+        for e in 0..num_elements {
+            for a in 0..local {
+                if let Some(r) = row_of(e, a) {
+                    for b in 0..local {
+                        if let Some(c) = col_of(e, b) {
+                            neighbours[c].push(r);
                         }
                     }
                 }
             }
         }
-        let mut col_ptr = Vec::with_capacity(cols.len() + 1);
+        let mut col_ptr = Vec::with_capacity(ncols + 1);
         let mut row_idx = Vec::new();
         col_ptr.push(0);
         for col in &mut neighbours {
@@ -130,29 +154,25 @@ impl SparsePattern {
             row_idx.extend_from_slice(col);
             col_ptr.push(row_idx.len());
         }
-        let symbolic =
-            SymbolicSparseColMat::new_checked(rows.len(), cols.len(), col_ptr, None, row_idx);
+        let symbolic = SymbolicSparseColMat::new_checked(nrows, ncols, col_ptr, None, row_idx);
         let mut pattern = SparsePattern {
             symbolic,
-            slots: Vec::new(),
+            local,
+            slots: Vec::with_capacity(num_elements * local * local),
         };
-        pattern.slots = mesh
-            .triangles()
-            .iter()
-            .map(|tri| {
-                let mut s = [[NO_SLOT; 3]; 3];
-                for a in 0..3 {
-                    for b in 0..3 {
-                        if let (Some(r), Some(c)) = (rows.dof(tri[a]), cols.dof(tri[b])) {
-                            s[a][b] = pattern
-                                .slot(r, c)
-                                .expect("triangle entries are in the pattern");
-                        }
-                    }
+        for e in 0..num_elements {
+            for a in 0..local {
+                for b in 0..local {
+                    let slot = match (row_of(e, a), col_of(e, b)) {
+                        (Some(r), Some(c)) => pattern
+                            .slot(r, c)
+                            .expect("element entries are in the pattern"),
+                        _ => NO_SLOT,
+                    };
+                    pattern.slots.push(slot);
                 }
-                s
-            })
-            .collect();
+            }
+        }
         pattern
     }
 
@@ -191,12 +211,25 @@ impl SparsePattern {
     /// Adds the local 3×3 matrix of triangle `t` into `values` (entries of constrained vertices are skipped).
     #[inline]
     pub fn add_local(&self, values: &mut [f64], t: usize, local: &[[f64; 3]; 3]) {
-        let s = &self.slots[t];
+        debug_assert_eq!(self.local, 3);
+        let s = &self.slots[9 * t..9 * t + 9];
         for a in 0..3 {
             for b in 0..3 {
-                if s[a][b] != NO_SLOT {
-                    values[s[a][b]] += local[a][b];
+                let k = s[3 * a + b];
+                if k != NO_SLOT {
+                    values[k] += local[a][b];
                 }
+            }
+        }
+    }
+
+    /// Adds the row-major local matrix of element `e` (local × local values) into `values`.
+    #[inline]
+    pub fn add_element(&self, values: &mut [f64], e: usize, local: &[f64]) {
+        let n2 = self.local * self.local;
+        for (&k, &v) in self.slots[n2 * e..n2 * (e + 1)].iter().zip(local) {
+            if k != NO_SLOT {
+                values[k] += v;
             }
         }
     }
@@ -242,6 +275,20 @@ impl SparsePattern {
             )
             .expect("symbolic analysis of a mesh graph cannot fail"),
         )
+    }
+}
+
+/// A factored square matrix: solves with A and with Aᵀ.
+pub trait LinearSolver: Send + Sync {
+    /// Dimension.
+    fn dim(&self) -> usize;
+    /// x ← A⁻¹ x
+    fn solve_in_place(&self, x: &mut [f64]);
+    /// x ← A⁻ᵀ x for `ncols` column-major right-hand sides.
+    fn solve_transpose_many_in_place(&self, x: &mut [f64], ncols: usize);
+    /// x ← A⁻ᵀ x
+    fn solve_transpose_in_place(&self, x: &mut [f64]) {
+        self.solve_transpose_many_in_place(x, 1);
     }
 }
 
@@ -375,6 +422,35 @@ mod tests {
     }
 
     #[test]
+    fn lu_solves_a_nonsymmetric_system_and_its_transpose() {
+        let mesh = Mesh::unit_square(5);
+        let dofs = DofMap::all(mesh.num_vertices());
+        let pattern = SparsePattern::new(&mesh, &dofs);
+        let mut values = pattern.zeros();
+        for (t, g) in mesh.geometry().iter().enumerate() {
+            let d = g.gradient_products();
+            let mut local = [[0.0; 3]; 3];
+            for a in 0..3 {
+                for b in 0..3 {
+                    // diffusion + a convection-like skew part + mass
+                    local[a][b] = g.area * (d[a][b] + 0.3 * (g.grad[b][0] - g.grad[a][1]))
+                        + g.area / 6.0 * if a == b { 1.0 } else { 0.5 };
+                }
+            }
+            pattern.add_local(&mut values, t, &local);
+        }
+        let lu = LuFactor::new(&pattern.symbolic_lu(), &pattern, &values, "test").unwrap();
+        let x: Vec<f64> = (0..pattern.dim()).map(|i| (i as f64 * 0.7).cos()).collect();
+        let mut b = vec![0.0; x.len()];
+        pattern.mul(&values, &x, &mut b);
+        lu.solve_in_place(&mut b);
+        assert!(x.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-10));
+        pattern.mul_transpose(&values, &x, &mut b);
+        lu.solve_transpose_in_place(&mut b);
+        assert!(x.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-10));
+    }
+
+    #[test]
     fn indefinite_matrix_is_an_error() {
         let mesh = Mesh::unit_square(2);
         let dofs = DofMap::all(mesh.num_vertices());
@@ -389,5 +465,76 @@ mod tests {
         }
         let symbolic = pattern.symbolic_cholesky();
         assert!(CholeskyFactor::new(&symbolic, &pattern, &values, "test").is_err());
+    }
+}
+
+impl LinearSolver for CholeskyFactor {
+    fn dim(&self) -> usize {
+        CholeskyFactor::dim(self)
+    }
+    fn solve_in_place(&self, x: &mut [f64]) {
+        CholeskyFactor::solve_in_place(self, x)
+    }
+    fn solve_transpose_many_in_place(&self, x: &mut [f64], ncols: usize) {
+        self.solve_many_in_place(x, ncols)
+    }
+}
+
+/// Sparse LU factor P A Q = L U of a nonsymmetric matrix (faer), with the symbolic analysis shared
+/// by every matrix of one pattern.
+#[derive(Debug)]
+pub struct LuFactor {
+    lu: faer::sparse::linalg::solvers::Lu<usize, f64>,
+    dim: usize,
+}
+
+impl SparsePattern {
+    /// Symbolic LU analysis of this (square) pattern.
+    pub fn symbolic_lu(&self) -> faer::sparse::linalg::solvers::SymbolicLu<usize> {
+        faer::sparse::linalg::solvers::SymbolicLu::try_new(self.symbolic.as_ref())
+            .expect("symbolic LU analysis of a mesh graph cannot fail")
+    }
+}
+
+impl LuFactor {
+    /// Factors the matrix `values` of `pattern`; `what` names it in the error for a singular matrix.
+    pub fn new(
+        symbolic: &faer::sparse::linalg::solvers::SymbolicLu<usize>,
+        pattern: &SparsePattern,
+        values: &[f64],
+        what: &str,
+    ) -> Result<Self> {
+        let lu = faer::sparse::linalg::solvers::Lu::try_new_with_symbolic(
+            symbolic.clone(),
+            pattern.matrix(values),
+        )
+        .map_err(|e| {
+            Error::numerical(
+                what,
+                format!("LU factorization failed ({e:?}): the matrix is singular"),
+            )
+        })?;
+        Ok(LuFactor {
+            lu,
+            dim: pattern.dim(),
+        })
+    }
+}
+
+impl LinearSolver for LuFactor {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn solve_in_place(&self, x: &mut [f64]) {
+        use faer::linalg::solvers::Solve;
+        let n = self.dim;
+        self.lu
+            .solve_in_place(MatMut::from_column_major_slice_mut(x, n, 1));
+    }
+    fn solve_transpose_many_in_place(&self, x: &mut [f64], ncols: usize) {
+        use faer::linalg::solvers::Solve;
+        let n = self.dim;
+        self.lu
+            .solve_transpose_in_place(MatMut::from_column_major_slice_mut(x, n, ncols));
     }
 }

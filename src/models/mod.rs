@@ -1,23 +1,29 @@
 //! PDE forward models. Each implements [`DifferentiableMap`] (what the outer loops use) and
-//! [`PdeModel`] (what the CLI needs besides: the mesh and the state field).
+//! [`PdeModel`] (what the CLI needs besides: the mesh, the state and the cost of a solve).
 
-pub mod poisson;
+pub mod diffusion;
+pub mod implicit;
 
 use crate::error::Result;
 use crate::fem::Mesh;
 use crate::map::{DifferentiableMap, Linearization};
 
-pub use poisson::{PoissonModel, PoissonSettings, SourceFn};
+pub use diffusion::{mollified_sources, DiffusionModel, DiffusionSettings, SourceFn};
+pub use implicit::ImplicitLinearization;
 
-/// Seconds spent in the stages of one forward solve.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct ForwardTimings {
-    /// Assembly of the state operator and right-hand side.
+/// The cost of one forward solve.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ForwardStats {
+    /// Seconds assembling residuals and right-hand sides.
     pub assembly_s: f64,
-    /// Numeric factorization.
+    /// Seconds assembling and factoring the state operator (every Newton iteration).
     pub factorization_s: f64,
-    /// Triangular solves and the observation.
+    /// Seconds in triangular solves and the observation.
     pub solve_s: f64,
+    /// Newton iterations (0 for a linear model: one direct solve).
+    pub newton_iterations: usize,
+    /// ‖r‖ at each Newton iterate (empty for a linear model).
+    pub residual_norms: Vec<f64>,
 }
 
 /// A PDE model: a differentiable map that also exposes its mesh and state.
@@ -28,6 +34,10 @@ pub trait PdeModel: DifferentiableMap {
     fn mesh(&self) -> &Mesh;
     /// Solves the PDE at m and keeps what derivatives need.
     fn solve_pde(&self, m: &[f64]) -> Result<Box<dyn PdeLinearization + '_>>;
+    /// Extra nodal fields worth writing with the state (name, components, values), e.g. a velocity.
+    fn auxiliary_fields(&self) -> Vec<(&'static str, usize, &[f64])> {
+        Vec::new()
+    }
 }
 
 /// A PDE linearization: the map's linearization plus the state u(m).
@@ -35,5 +45,5 @@ pub trait PdeLinearization: Linearization {
     /// The nodal state u(m).
     fn state(&self) -> &[f64];
     /// Cost of the forward solve.
-    fn timings(&self) -> ForwardTimings;
+    fn stats(&self) -> &ForwardStats;
 }

@@ -1,21 +1,21 @@
-//! Taylor tests of every derivative of the Poisson model, the misfit and the prior.
+//! Taylor tests of every derivative of every PDE model (Poisson, reaction–diffusion, ...), the
+//! misfit and the prior. Each check is a function of the problem; one test per (check, problem).
 
 mod common;
 
 use common::*;
 use dino::misfit::GaussianMisfit;
+use dino::problem::Problem;
 use dino::taylor::TaylorTest;
 
 const EPS0: f64 = 0.1;
 const HALVINGS: usize = 6;
 const N: i64 = 24;
 
-#[test]
-fn jacobian_action_is_second_order_accurate() {
-    let problem = poisson(N);
+fn jacobian_action_is_second_order_accurate(problem: &Problem) {
     let model = problem.model().unwrap();
-    let m = prior_sample(&problem, 1);
-    let v = prior_sample(&problem, 2);
+    let m = prior_sample(problem, 1);
+    let v = prior_sample(problem, 2);
     let lin = model.linearize(&m).unwrap();
     let t = TaylorTest::run(
         |e| model.evaluate(&axpy(&m, e, &v)).unwrap(),
@@ -27,12 +27,10 @@ fn jacobian_action_is_second_order_accurate() {
     t.assert_second_order("J v", 0.1);
 }
 
-#[test]
-fn adjoint_action_is_the_transpose_and_second_order_accurate() {
-    let problem = poisson(N);
+fn adjoint_action_is_the_transpose_and_second_order_accurate(problem: &Problem) {
     let model = problem.model().unwrap();
-    let m = prior_sample(&problem, 3);
-    let v = prior_sample(&problem, 4);
+    let m = prior_sample(problem, 3);
+    let v = prior_sample(problem, 4);
     let w: Vec<f64> = (0..model.output_dim())
         .map(|k| ((k * 7 % 11) as f64 - 5.0) / 3.0)
         .collect();
@@ -55,12 +53,10 @@ fn adjoint_action_is_the_transpose_and_second_order_accurate() {
     t.assert_second_order("Jᵀ w", 0.1);
 }
 
-#[test]
-fn full_jacobian_matches_the_actions() {
-    let problem = poisson(N);
+fn full_jacobian_matches_the_actions(problem: &Problem) {
     let model = problem.model().unwrap();
-    let m = prior_sample(&problem, 5);
-    let v = prior_sample(&problem, 6);
+    let m = prior_sample(problem, 5);
+    let v = prior_sample(problem, 6);
     let lin = model.linearize(&m).unwrap();
     let jac = lin.jacobian();
     assert_eq!(jac.shape(), &[model.output_dim(), model.input_dim()]);
@@ -79,11 +75,9 @@ fn full_jacobian_matches_the_actions() {
     assert!(err < 1e-12, "relative difference {err}");
 }
 
-#[test]
-fn misfit_gradient_is_second_order_accurate() {
-    let problem = poisson(N);
+fn misfit_gradient_is_second_order_accurate(problem: &Problem) {
     let model = problem.model().unwrap();
-    let m_true = prior_sample(&problem, 7);
+    let m_true = prior_sample(problem, 7);
     let data: Vec<f64> = model
         .evaluate(&m_true)
         .unwrap()
@@ -91,8 +85,8 @@ fn misfit_gradient_is_second_order_accurate() {
         .map(|q| q + 0.01)
         .collect();
     let misfit = GaussianMisfit::new(data, 1e-4).unwrap();
-    let m = prior_sample(&problem, 8);
-    let v = prior_sample(&problem, 9);
+    let m = prior_sample(problem, 8);
+    let v = prior_sample(problem, 9);
     let lin = model.linearize(&m).unwrap();
     let g = misfit.gradient(lin.as_ref());
     let t = TaylorTest::run_scalar(
@@ -105,14 +99,12 @@ fn misfit_gradient_is_second_order_accurate() {
     t.assert_second_order("misfit gradient", 0.1);
 }
 
-#[test]
-fn gauss_newton_hessian_is_the_hessian_at_zero_residual() {
+fn gauss_newton_hessian_is_the_hessian_at_zero_residual(problem: &Problem) {
     // With d = q(m0) the residual vanishes at m0, so H_GN is the exact Hessian there and
     // ‖∇Φ(m0 + εv) − ∇Φ(m0) − ε H_GN v‖ = O(ε²).
-    let problem = poisson(N);
     let model = problem.model().unwrap();
-    let m = prior_sample(&problem, 10);
-    let v = prior_sample(&problem, 11);
+    let m = prior_sample(problem, 10);
+    let v = prior_sample(problem, 11);
     let lin = model.linearize(&m).unwrap();
     let misfit = GaussianMisfit::new(lin.output().to_vec(), 1e-4).unwrap();
     let g0 = misfit.gradient(lin.as_ref());
@@ -126,7 +118,7 @@ fn gauss_newton_hessian_is_the_hessian_at_zero_residual() {
     );
     t.assert_second_order("Gauss–Newton Hessian", 0.1);
     // and it is symmetric: uᵀ H v = vᵀ H u
-    let u = prior_sample(&problem, 12);
+    let u = prior_sample(problem, 12);
     let hu = misfit.gauss_newton_hessian_action(lin.as_ref(), &u);
     let (a, b) = (dot(&u, &hv), dot(&v, &hu));
     assert!((a - b).abs() <= 1e-10 * a.abs(), "{a} vs {b}");
@@ -147,4 +139,67 @@ fn prior_gradient_is_second_order_accurate() {
         HALVINGS,
     );
     t.assert_second_order("prior gradient", 0.1);
+}
+
+/// One `#[test]` per (check, problem file).
+macro_rules! derivative_tests {
+    ($module:ident, $file:expr) => {
+        mod $module {
+            fn problem() -> dino::problem::Problem {
+                dino::problem::Problem::load(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/problems/",
+                    $file
+                ))
+                .unwrap()
+                .with_mesh(super::N)
+                .unwrap()
+            }
+            #[test]
+            fn jacobian_action() {
+                super::jacobian_action_is_second_order_accurate(&problem());
+            }
+            #[test]
+            fn adjoint_action() {
+                super::adjoint_action_is_the_transpose_and_second_order_accurate(&problem());
+            }
+            #[test]
+            fn full_jacobian() {
+                super::full_jacobian_matches_the_actions(&problem());
+            }
+            #[test]
+            fn misfit_gradient() {
+                super::misfit_gradient_is_second_order_accurate(&problem());
+            }
+            #[test]
+            fn gauss_newton_hessian() {
+                super::gauss_newton_hessian_is_the_hessian_at_zero_residual(&problem());
+            }
+        }
+    };
+}
+
+derivative_tests!(poisson, "poisson.toml");
+derivative_tests!(reaction_diffusion, "reaction_diffusion.toml");
+
+#[test]
+fn newton_converges_quadratically_on_reaction_diffusion() {
+    let problem = Problem::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/reaction_diffusion.toml"
+    ))
+    .unwrap();
+    let model = problem.model().unwrap();
+    let m = prior_sample(&problem, 21);
+    let lin = model.solve_pde(&m).unwrap();
+    let r = &lin.stats().residual_norms;
+    assert!(r.len() >= 3, "residual history {r:?}");
+    // quadratic convergence: r_{k+1} ≤ C r_k² over the last steps, with a modest constant
+    for k in r.len() - 3..r.len() - 1 {
+        assert!(
+            r[k + 1] <= 1e3 * r[k] * r[k],
+            "not quadratic at step {k}: residual history {r:?}"
+        );
+    }
+    assert!(r[r.len() - 1] < 1e-9 * r[0], "residual history {r:?}");
 }
