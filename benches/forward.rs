@@ -1,7 +1,9 @@
-//! Forward-model costs at n = 64, 128, 256 (d_M = 4225, 16641, 66049):
-//! `forward_solve` (assembly + numeric factorization + solve + observation),
-//! `full_jacobian` (all 50 rows on the kept factorization: one 50-column solve + adjoint assembly),
-//! `jacobian_action` (one J v), `prior_sample` (one draw from the BiLaplacian prior).
+//! Forward-model costs. For each problem and mesh size:
+//! `forward_solve` (assembly + factorization + solve, every Newton iteration for nonlinear models),
+//! `full_jacobian` (all 50 rows on the kept factorization: one blocked 50-column solve + 50 sparse
+//! products with the assembled ∂r/∂m), `jacobian_action` (one J v), `prior_sample`.
+//! Poisson at n = 64, 128, 256; the nonlinear models at n = 64, 128 (their Newton iteration counts
+//! are printed when the bench starts).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dino::problem::Problem;
@@ -9,45 +11,62 @@ use dino::rng::{stream, Purpose};
 use std::hint::black_box;
 use std::time::Duration;
 
-const SIZES: [i64; 3] = [64, 128, 256];
-
-fn problem(n: i64) -> Problem {
-    Problem::load(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/problems/poisson.toml"
-    ))
-    .unwrap()
-    .with_mesh(n)
-    .unwrap()
+fn problem(file: &str, n: i64) -> Problem {
+    Problem::load(format!("{}/problems/{file}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .with_mesh(n)
+        .unwrap()
 }
 
-fn forward(c: &mut Criterion) {
-    let mut group = c.benchmark_group("poisson");
+fn bench_problem(c: &mut Criterion, name: &str, file: &str, sizes: &[i64]) {
+    let mut group = c.benchmark_group(name);
     group
         .measurement_time(Duration::from_secs(4))
-        .sample_size(20);
-    for n in SIZES {
-        let problem = problem(n);
+        .sample_size(10);
+    for &n in sizes {
+        let problem = problem(file, n);
         let model = problem.model().unwrap();
         let prior = problem.prior().unwrap();
         let m = prior.sample(&mut stream(1, Purpose::PriorSample, 0));
         let v = prior.sample(&mut stream(2, Purpose::PriorSample, 0));
+        let lin = model.solve_pde(&m).unwrap();
+        eprintln!(
+            "{name} n={n}: {} Newton iterations",
+            lin.stats().newton_iterations
+        );
         group.bench_with_input(BenchmarkId::new("forward_solve", n), &n, |b, _| {
             b.iter(|| black_box(model.solve_pde(black_box(&m)).unwrap().output()[0]))
         });
-        let lin = model.solve_pde(&m).unwrap();
         group.bench_with_input(BenchmarkId::new("full_jacobian", n), &n, |b, _| {
             b.iter(|| black_box(lin.jacobian()))
         });
         group.bench_with_input(BenchmarkId::new("jacobian_action", n), &n, |b, _| {
             b.iter(|| black_box(lin.jvp(&v)))
         });
-        group.bench_with_input(BenchmarkId::new("prior_sample", n), &n, |b, _| {
-            let mut rng = stream(3, Purpose::PriorSample, 0);
-            b.iter(|| black_box(prior.sample(&mut rng)))
-        });
+        if name == "poisson" {
+            group.bench_with_input(BenchmarkId::new("prior_sample", n), &n, |b, _| {
+                let mut rng = stream(3, Purpose::PriorSample, 0);
+                b.iter(|| black_box(prior.sample(&mut rng)))
+            });
+        }
     }
     group.finish();
+}
+
+fn forward(c: &mut Criterion) {
+    bench_problem(c, "poisson", "poisson.toml", &[64, 128, 256]);
+    bench_problem(
+        c,
+        "reaction_diffusion",
+        "reaction_diffusion.toml",
+        &[64, 128],
+    );
+    bench_problem(
+        c,
+        "convection_reaction_diffusion",
+        "convection_reaction_diffusion.toml",
+        &[64, 128],
+    );
 }
 
 criterion_group!(benches, forward);

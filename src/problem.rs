@@ -9,8 +9,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fem::p2::P2Space;
 use crate::fem::{Mesh, Side};
-use crate::models::{mollified_sources, DiffusionModel, DiffusionSettings, PdeModel, SourceFn};
+use crate::io::npy::write_matrix;
+use crate::models::navier_stokes::{solve_navier_stokes, FlowField, NavierStokesSettings};
+use crate::models::{
+    mollified_sources, ConvectionModel, ConvectionSettings, DiffusionModel, DiffusionSettings,
+    PdeModel, SourceFn,
+};
 use crate::newton::NewtonSettings;
 use crate::prior::{BiLaplacianParams, BiLaplacianPrior, Mean};
 
@@ -58,6 +64,42 @@ pub enum PdeSpec {
         /// The source terms.
         sources: SourcesSpec,
     },
+    /// −κ Δu + v·∇u + e^m u³ = f, u = 0 on the boundary, v from steady Navier–Stokes
+    ConvectionReactionDiffusion {
+        /// κ > 0
+        diffusivity: f64,
+        /// f = max(floor, exp(−decay ‖x − center‖²))
+        source: BumpSource,
+        /// The flow that convects u.
+        velocity: VelocitySpec,
+    },
+}
+
+/// f(x) = max(floor, exp(−decay ‖x − center‖²)).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BumpSource {
+    pub center: [f64; 2],
+    pub decay: f64,
+    #[serde(default)]
+    pub floor: f64,
+}
+
+/// `[pde.velocity]`: steady Navier–Stokes at Reynolds number `reynolds` driven by wall velocities
+/// (left and right win at the corners). Solved once per mesh (Taylor–Hood P2/P1, Newton) and cached
+/// in `.dino-cache/` beside the problem file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VelocitySpec {
+    pub reynolds: f64,
+    #[serde(default)]
+    pub left: [f64; 2],
+    #[serde(default)]
+    pub right: [f64; 2],
+    #[serde(default)]
+    pub bottom: [f64; 2],
+    #[serde(default)]
+    pub top: [f64; 2],
 }
 
 fn one() -> f64 {
@@ -216,6 +258,51 @@ impl Problem {
                 }
                 self.validate_dirichlet(dirichlet)?;
                 self.sources(sources)?;
+            }
+            PdeSpec::ConvectionReactionDiffusion {
+                diffusivity,
+                source,
+                velocity,
+            } => {
+                if !(*diffusivity > 0.0 && diffusivity.is_finite()) {
+                    return Err(self.invalid("pde.diffusivity", "a positive number", diffusivity));
+                }
+                if !source.center.iter().all(|c| (0.0..=1.0).contains(c)) {
+                    return Err(self.invalid(
+                        "pde.source.center",
+                        "a point in the unit square [0,1]² (inside the domain)",
+                        format!("({}, {})", source.center[0], source.center[1]),
+                    ));
+                }
+                for (name, v) in [
+                    ("pde.source.decay", source.decay),
+                    ("pde.source.floor", source.floor),
+                ] {
+                    if !v.is_finite() {
+                        return Err(self.invalid(name, "a finite number", v));
+                    }
+                }
+                if !(velocity.reynolds > 0.0 && velocity.reynolds.is_finite()) {
+                    return Err(self.invalid(
+                        "pde.velocity.reynolds",
+                        "a positive number",
+                        velocity.reynolds,
+                    ));
+                }
+                for (side, v) in [
+                    ("left", velocity.left),
+                    ("right", velocity.right),
+                    ("bottom", velocity.bottom),
+                    ("top", velocity.top),
+                ] {
+                    if !v.iter().all(|c| c.is_finite()) {
+                        return Err(self.invalid(
+                            &format!("pde.velocity.{side}"),
+                            "two finite numbers",
+                            format!("{v:?}"),
+                        ));
+                    }
+                }
             }
         }
         self.observation_points_checked()?;
@@ -433,10 +520,113 @@ impl Problem {
                     newton: NewtonSettings::default(),
                 }
             }
+            PdeSpec::ConvectionReactionDiffusion {
+                diffusivity,
+                source,
+                velocity,
+            } => {
+                let flow = self.flow(velocity)?;
+                let BumpSource {
+                    center,
+                    decay,
+                    floor,
+                } = source.clone();
+                let settings = ConvectionSettings {
+                    diffusivity: *diffusivity,
+                    source: Arc::new(move |x, y| {
+                        floor.max(
+                            (-decay * ((x - center[0]).powi(2) + (y - center[1]).powi(2))).exp(),
+                        )
+                    }),
+                    observation_points: self.observation_points(),
+                    newton: NewtonSettings::default(),
+                };
+                return Ok(Box::new(
+                    ConvectionModel::new(self.mesh(), &flow, &settings)
+                        .map_err(|e| self.rename(e))?,
+                ));
+            }
         };
         Ok(Box::new(
             DiffusionModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?,
         ))
+    }
+
+    /// A 64-bit FNV-1a hash of the problem as parsed (mesh override included), in hex: what a
+    /// data set or surrogate records to recognize the problem it was made for.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::to_string(&self.spec).expect("problem specs serialize");
+        format!("{:016x}", fnv1a(canonical.as_bytes()))
+    }
+
+    /// The velocity for the convection problem: read from the cache beside the problem file, or
+    /// solved (steady Navier–Stokes) and cached.
+    fn flow(&self, spec: &VelocitySpec) -> Result<FlowField> {
+        let mesh = self.mesh();
+        let key = format!(
+            "taylor-hood-p2p1-v1 n={} {}",
+            self.mesh_size(),
+            serde_json::to_string(spec).expect("serializable")
+        );
+        let dir = self
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".dino-cache");
+        let cache = dir.join(format!("velocity-{:016x}.npy", fnv1a(key.as_bytes())));
+        let space = P2Space::new(&mesh);
+        if let Ok(v) = ndarray_npy::read_npy::<_, ndarray::Array2<f64>>(&cache) {
+            if v.shape() == [2, space.num_nodes()] && v.iter().all(|x| x.is_finite()) {
+                return Ok(FlowField {
+                    space,
+                    velocity: [v.row(0).to_vec(), v.row(1).to_vec()],
+                    pressure: Vec::new(),
+                    residual_norms: Vec::new(),
+                });
+            }
+        }
+        eprintln!(
+            "solving steady Navier–Stokes (Re = {}) on the {n}×{n} mesh for the convection field; caching it in {}",
+            spec.reynolds,
+            cache.display(),
+            n = self.mesh_size()
+        );
+        let sides = [
+            (Side::Bottom, spec.bottom),
+            (Side::Top, spec.top),
+            (Side::Left, spec.left),
+            (Side::Right, spec.right),
+        ];
+        let boundary_velocity = Arc::new(move |x: f64, y: f64| {
+            let on = |side: Side| match side {
+                Side::Left => x < 1e-12,
+                Side::Right => x > 1.0 - 1e-12,
+                Side::Bottom => y < 1e-12,
+                Side::Top => y > 1.0 - 1e-12,
+            };
+            sides
+                .iter()
+                .rev()
+                .find(|(s, _)| on(*s))
+                .map_or([0.0, 0.0], |(_, v)| *v)
+        });
+        let flow = solve_navier_stokes(
+            &mesh,
+            &NavierStokesSettings {
+                reynolds: spec.reynolds,
+                boundary_velocity,
+                newton: NewtonSettings::default(),
+            },
+        )?;
+        let mut v = ndarray::Array2::zeros((2, flow.space.num_nodes()));
+        for i in 0..2 {
+            v.row_mut(i)
+                .assign(&ndarray::ArrayView1::from(&flow.velocity[i]));
+        }
+        if let Err(e) = write_matrix(&cache, &v) {
+            eprintln!("warning: could not cache the velocity field: {e}");
+        }
+        Ok(flow)
     }
 
     /// The prior.
@@ -469,6 +659,13 @@ impl Problem {
             other => other,
         }
     }
+}
+
+/// 64-bit FNV-1a.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// (nx, ny) of a point grid.

@@ -407,3 +407,72 @@ fn reaction_diffusion_reports_newton_history_and_rejects_bad_input() {
         );
     }
 }
+
+const CONVECTION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/problems/convection_reaction_diffusion.toml"
+);
+
+#[test]
+fn convection_writes_velocity_and_rejects_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a copy of the problem in a temporary folder keeps its velocity cache there
+    let problem = d.join("crd.toml");
+    std::fs::copy(CONVECTION, &problem).unwrap();
+    let vtu = d.join("crd.vtu");
+    let out = dino(&[
+        "solve",
+        "--problem",
+        path_str(&problem),
+        "--mesh",
+        "8",
+        "--sample",
+        "1",
+        "--vtk",
+        path_str(&vtu),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["model"], "convection_reaction_diffusion");
+    assert!(std::fs::read_to_string(&vtu)
+        .unwrap()
+        .contains(r#"Name="velocity" NumberOfComponents="3""#));
+    assert_eq!(
+        std::fs::read_dir(d.join(".dino-cache")).unwrap().count(),
+        1,
+        "velocity cached once"
+    );
+    let text = std::fs::read_to_string(CONVECTION).unwrap();
+    for (file, from, to, field) in [
+        (
+            "kappa.toml",
+            "diffusivity = 0.01",
+            "diffusivity = -0.01",
+            "pde.diffusivity",
+        ),
+        (
+            "reynolds.toml",
+            "reynolds = 100.0",
+            "reynolds = -100.0",
+            "pde.velocity.reynolds",
+        ),
+        (
+            "center.toml",
+            "center = [0.7, 0.7]",
+            "center = [1.7, 0.7]",
+            "pde.source.center",
+        ),
+    ] {
+        let p = d.join(file);
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+        fails(
+            &["solve", "--problem", path_str(&p), "--sample", "1"],
+            &[file, field],
+        );
+    }
+}

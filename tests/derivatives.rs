@@ -181,6 +181,10 @@ macro_rules! derivative_tests {
 
 derivative_tests!(poisson, "poisson.toml");
 derivative_tests!(reaction_diffusion, "reaction_diffusion.toml");
+derivative_tests!(
+    convection_reaction_diffusion,
+    "convection_reaction_diffusion.toml"
+);
 
 #[test]
 fn newton_converges_quadratically_on_reaction_diffusion() {

@@ -103,7 +103,7 @@ pub fn run(args: SolveArgs) -> Result<()> {
         report["jacobian_file"] = json!(path);
     }
     if let Some(path) = &args.vtk {
-        let fields = [
+        let mut fields = vec![
             PointField {
                 name: "state",
                 components: 1,
@@ -115,6 +115,13 @@ pub fn run(args: SolveArgs) -> Result<()> {
                 values: &m,
             },
         ];
+        for (name, components, values) in model.auxiliary_fields() {
+            fields.push(PointField {
+                name,
+                components,
+                values,
+            });
+        }
         write_vtu(path, model.mesh(), &fields)?;
         report["vtk_file"] = json!(path);
     }

@@ -4,6 +4,7 @@
 pub mod assembly;
 pub mod mesh;
 pub mod observation;
+pub mod p2;
 pub mod quadrature;
 pub mod sparse;
 

@@ -32,6 +32,23 @@ const A2: [QuadraturePoint; 3] = sym3(0.091_576_213_509_771, 0.109_951_743_655_3
 /// Dunavant's 6-point rule, exact for polynomials of degree ≤ 4.
 pub const DEGREE4: [QuadraturePoint; 6] = [A1[0], A1[1], A1[2], A2[0], A2[1], A2[2]];
 
+const B1: [QuadraturePoint; 3] = sym3(0.470_142_064_105_115, 0.132_394_152_788_506);
+const B2: [QuadraturePoint; 3] = sym3(0.101_286_507_323_456, 0.125_939_180_544_827);
+
+/// Dunavant's 7-point rule, exact for polynomials of degree ≤ 5.
+pub const DEGREE5: [QuadraturePoint; 7] = [
+    QuadraturePoint {
+        barycentric: [1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0],
+        weight: 0.225,
+    },
+    B1[0],
+    B1[1],
+    B1[2],
+    B2[0],
+    B2[1],
+    B2[2],
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,11 +60,16 @@ mod tests {
     }
 
     #[test]
-    fn degree4_rule_is_exact_to_degree_4() {
-        for a in 0..=4 {
-            for b in 0..=(4 - a) {
-                for c in 0..=(4 - a - b) {
-                    let q: f64 = DEGREE4
+    fn rules_are_exact_to_their_degree() {
+        check(&DEGREE4, 4);
+        check(&DEGREE5, 5);
+    }
+
+    fn check(rule: &[QuadraturePoint], degree: i32) {
+        for a in 0..=degree {
+            for b in 0..=(degree - a) {
+                for c in 0..=(degree - a - b) {
+                    let q: f64 = rule
                         .iter()
                         .map(|p| {
                             p.weight

@@ -1,13 +1,16 @@
 //! PDE forward models. Each implements [`DifferentiableMap`] (what the outer loops use) and
 //! [`PdeModel`] (what the CLI needs besides: the mesh, the state and the cost of a solve).
 
+pub mod convection;
 pub mod diffusion;
 pub mod implicit;
+pub mod navier_stokes;
 
 use crate::error::Result;
 use crate::fem::Mesh;
 use crate::map::{DifferentiableMap, Linearization};
 
+pub use convection::{ConvectionModel, ConvectionSettings};
 pub use diffusion::{mollified_sources, DiffusionModel, DiffusionSettings, SourceFn};
 pub use implicit::ImplicitLinearization;
 
