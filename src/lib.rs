@@ -7,6 +7,7 @@
 //! [`cli`] is the `dino` command.
 
 pub mod cli;
+pub mod data;
 pub mod error;
 pub mod fem;
 pub mod io;

@@ -556,7 +556,10 @@ impl Problem {
     /// data set or surrogate records to recognize the problem it was made for.
     pub fn hash(&self) -> String {
         let canonical = serde_json::to_string(&self.spec).expect("problem specs serialize");
-        format!("{:016x}", fnv1a(canonical.as_bytes()))
+        format!(
+            "{:016x}",
+            crate::io::checksum::fnv1a64(canonical.as_bytes())
+        )
     }
 
     /// The velocity for the convection problem: read from the cache beside the problem file, or
@@ -573,7 +576,10 @@ impl Problem {
             .parent()
             .unwrap_or(Path::new("."))
             .join(".dino-cache");
-        let cache = dir.join(format!("velocity-{:016x}.npy", fnv1a(key.as_bytes())));
+        let cache = dir.join(format!(
+            "velocity-{:016x}.npy",
+            crate::io::checksum::fnv1a64(key.as_bytes())
+        ));
         let space = P2Space::new(&mesh);
         if let Ok(v) = ndarray_npy::read_npy::<_, ndarray::Array2<f64>>(&cache) {
             if v.shape() == [2, space.num_nodes()] && v.iter().all(|x| x.is_finite()) {
@@ -659,13 +665,6 @@ impl Problem {
             other => other,
         }
     }
-}
-
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// (nx, ny) of a point grid.

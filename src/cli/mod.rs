@@ -1,5 +1,7 @@
 //! The `dino` command line.
 
+mod data;
+mod generate;
 mod solve;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +20,10 @@ pub struct Cli {
 enum Command {
     /// Solve the PDE of a problem at one parameter: q(m), J v, the full Jacobian, the state as .vtu.
     Solve(solve::SolveArgs),
+    /// Generate training data: m ~ prior, q(m) and Jacobians, in resumable, shardable chunks.
+    Generate(generate::GenerateArgs),
+    /// Inspect (`info`) or join (`merge`) data folders.
+    Data(data::DataArgs),
 }
 
 /// Parses the command line and runs the command. Argument errors exit with code 2 (clap).
@@ -25,5 +31,7 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Solve(args) => solve::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Data(args) => data::run(args),
     }
 }

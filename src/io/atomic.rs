@@ -30,9 +30,12 @@ pub fn write_atomic(
             std::fs::create_dir_all(parent)?;
         }
         let file = File::create(&tmp)?;
-        let mut w = BufWriter::new(file);
+        let mut w = LimitedWriter {
+            inner: BufWriter::new(file),
+            left: simulated_capacity(),
+        };
         write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let file = w.inner.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -40,6 +43,38 @@ pub fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// Bytes a single write may take before failing with "storage full": the value of the
+/// environment variable `DINO_SIMULATE_DISK_FULL_AFTER`, for testing how jobs survive a full disk.
+fn simulated_capacity() -> Option<u64> {
+    std::env::var("DINO_SIMULATE_DISK_FULL_AFTER")
+        .ok()?
+        .parse()
+        .ok()
+}
+
+struct LimitedWriter<W> {
+    inner: W,
+    left: Option<u64>,
+}
+
+impl<W: Write> Write for LimitedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(left) = self.left.as_mut() {
+            if buf.len() as u64 > *left {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device (simulated)",
+                ));
+            }
+            *left -= buf.len() as u64;
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,94 @@
+//! `dino generate`: training data (m ~ prior, q(m), Jacobians) in resumable chunks.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::data::{generate, GenerateOptions, JacobianKind};
+use crate::error::{Error, Result};
+use crate::problem::Problem;
+
+/// Arguments of `dino generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Problem file (TOML).
+    #[arg(long)]
+    problem: PathBuf,
+    /// Samples in the whole data set.
+    #[arg(long)]
+    samples: usize,
+    /// Seed: sample i depends on (seed, i) only.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (re-running the same command resumes it).
+    #[arg(long)]
+    out: PathBuf,
+    /// Jacobian data per sample: none, full (d_Q × d_M), projected (J V_r, needs --basis).
+    #[arg(long, value_enum, default_value_t = JacobianKind::Full)]
+    jacobian: JacobianKind,
+    /// Input basis V_r (.npy, d_M × r) for --jacobian projected.
+    #[arg(long)]
+    basis: Option<PathBuf>,
+    /// Generate the K-th of N contiguous slices of the samples, e.g. 2/4 (for job arrays).
+    #[arg(long, default_value = "1/1")]
+    shard: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override the problem's mesh size.
+    #[arg(long)]
+    mesh: Option<i64>,
+    /// Samples per chunk (the unit of writing and resuming).
+    #[arg(long, default_value_t = 32)]
+    chunk_size: usize,
+    /// Record samples whose solve fails in the manifest and go on (default: stop at the first).
+    #[arg(long)]
+    allow_failures: bool,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || Error::invalid("command line", "--shard", "K/N with 1 ≤ K ≤ N, e.g. 2/4", s);
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let mut problem = Problem::load(&args.problem)?;
+    if let Some(n) = args.mesh {
+        problem = problem.with_mesh(n).map_err(|_| {
+            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
+        })?;
+    }
+    let options = GenerateOptions {
+        samples: args.samples,
+        seed: args.seed,
+        out: args.out,
+        jacobian: args.jacobian,
+        basis: args.basis,
+        shard: parse_shard(&args.shard)?,
+        chunk_size: args.chunk_size,
+        allow_failures: args.allow_failures,
+        progress: true,
+    };
+    let threads = args.threads.unwrap_or(0);
+    if args.threads == Some(0) {
+        return Err(Error::invalid(
+            "command line",
+            "--threads",
+            "a positive number",
+            0,
+        ));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::numerical("thread pool", e.to_string()))?;
+    pool.install(|| generate(&problem, &options)).map(|_| ())
+}

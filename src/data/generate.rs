@@ -1,0 +1,447 @@
+//! `dino generate`: samples m ~ prior, q(m) and Jacobians, written in resumable chunks.
+//!
+//! Sample i is drawn from the random stream (seed, prior-sample, i) alone, so a data set is
+//! bitwise identical whatever the thread count, sharding or interruptions. Chunks are computed one
+//! after the other, the samples inside a chunk in parallel (rayon); each chunk's arrays are written
+//! atomically, then its record, then the manifest. Re-running the same command skips the chunks
+//! whose records and checksums verify and redoes the rest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array2, Array3};
+use ndarray_npy::WriteNpyExt;
+use rayon::prelude::*;
+
+use super::manifest::{
+    chunk_stem, ArraySpec, BasisRecord, ChunkRecord, Cost, Failure, FileRecord, JacobianKind,
+    Manifest, ProblemRecord, FORMAT,
+};
+use crate::error::{Error, Result};
+use crate::io::checksum;
+use crate::io::write_atomic;
+use crate::map::Linearization;
+use crate::models::PdeModel;
+use crate::prior::BiLaplacianPrior;
+use crate::problem::Problem;
+use crate::rng::{stream, Purpose};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Samples in the whole data set.
+    pub samples: usize,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub jacobian: JacobianKind,
+    /// Input basis V_r (d_M × r .npy) for projected Jacobians.
+    pub basis: Option<PathBuf>,
+    /// (k, K): generate the k-th of K contiguous slices (1-based).
+    pub shard: (usize, usize),
+    pub chunk_size: usize,
+    /// Record failed samples and go on instead of stopping.
+    pub allow_failures: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Samples `start..end` of shard k of K over `n` samples.
+pub fn shard_range(n: usize, (k, count): (usize, usize)) -> (usize, usize) {
+    (n * (k - 1) / count, n * k / count)
+}
+
+enum Sample {
+    Solved {
+        m: Vec<f64>,
+        q: Vec<f64>,
+        jacobian: Option<Vec<f32>>,
+    },
+    Failed {
+        m: Vec<f64>,
+        reason: String,
+    },
+}
+
+fn compute_sample(
+    model: &dyn PdeModel,
+    prior: &BiLaplacianPrior,
+    seed: u64,
+    i: usize,
+    kind: JacobianKind,
+    basis: Option<&Array2<f64>>,
+) -> Sample {
+    let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
+    let lin = match model.linearize(&m) {
+        Ok(lin) => lin,
+        Err(e) => {
+            return Sample::Failed {
+                m,
+                reason: e.to_string(),
+            }
+        }
+    };
+    let jacobian = match (kind, basis) {
+        (JacobianKind::None, _) => None,
+        (JacobianKind::Full, _) => Some(lin.jacobian().iter().map(|&x| x as f32).collect()),
+        (JacobianKind::Projected, Some(v)) => Some(
+            projected_jacobian(lin.as_ref(), v)
+                .iter()
+                .map(|&x| x as f32)
+                .collect(),
+        ),
+        (JacobianKind::Projected, None) => {
+            unreachable!("checked: projected Jacobians need a basis")
+        }
+    };
+    Sample::Solved {
+        q: lin.output().to_vec(),
+        m,
+        jacobian,
+    }
+}
+
+/// J V for a d_M × r basis V: r incremental solves when r ≤ d_Q, else the full Jacobian times V.
+pub fn projected_jacobian(lin: &dyn Linearization, v: &Array2<f64>) -> Array2<f64> {
+    let (d_q, r) = (lin.output().len(), v.ncols());
+    if r <= d_q {
+        let mut out = Array2::zeros((d_q, r));
+        for (j, col) in v.columns().into_iter().enumerate() {
+            let jv = lin.jvp(&col.to_vec());
+            out.column_mut(j).assign(&ndarray::ArrayView1::from(&jv));
+        }
+        out
+    } else {
+        lin.jacobian().dot(v)
+    }
+}
+
+fn npy_bytes<T: WriteNpyExt + ?Sized>(array: &T) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    array
+        .write_npy(&mut bytes)
+        .expect("writing to memory cannot fail");
+    bytes
+}
+
+/// Reads the basis for projected Jacobians and checks its first dimension.
+fn read_basis(path: &Path, d_m: usize) -> Result<(Array2<f64>, BasisRecord)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let v = Array2::<f64>::read_npy(&bytes[..]).map_err(|e| {
+        Error::invalid(
+            path.display().to_string(),
+            "--basis",
+            format!("a 2-D float64 .npy array of shape ({d_m}, r)"),
+            e,
+        )
+    })?;
+    if v.nrows() != d_m || v.ncols() == 0 {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "--basis",
+            format!("a basis of shape ({d_m}, r) for this problem's {d_m} parameter nodes"),
+            format!("shape ({}, {})", v.nrows(), v.ncols()),
+        ));
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "--basis",
+            "finite numbers",
+            "NaN or infinity",
+        ));
+    }
+    let record = BasisRecord {
+        file: path.display().to_string(),
+        checksum: checksum::hex(&bytes),
+        rank: v.ncols(),
+    };
+    Ok((v, record))
+}
+
+use ndarray_npy::ReadNpyExt;
+
+/// True when every file of `record` exists in `dir` with its recorded checksum.
+pub fn chunk_verifies(dir: &Path, record: &ChunkRecord) -> bool {
+    record
+        .files
+        .values()
+        .all(|f| std::fs::read(dir.join(&f.name)).is_ok_and(|b| checksum::hex(&b) == f.checksum))
+}
+
+/// Removes the temporary files of writers that were killed (one run writes a folder at a time).
+fn remove_stale_temporaries(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Generates (or resumes) the data set described by `opts` for `problem`.
+pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
+    let (k, count) = opts.shard;
+    if count == 0 || k == 0 || k > count {
+        return Err(Error::invalid(
+            "command line",
+            "--shard",
+            "K/N with 1 ≤ K ≤ N",
+            format!("{k}/{count}"),
+        ));
+    }
+    if opts.samples == 0 {
+        return Err(Error::invalid(
+            "command line",
+            "--samples",
+            "a positive number of samples",
+            0,
+        ));
+    }
+    if opts.chunk_size == 0 {
+        return Err(Error::invalid(
+            "command line",
+            "--chunk-size",
+            "a positive number",
+            0,
+        ));
+    }
+    let model = problem.model()?;
+    let prior = problem.prior()?;
+    let (d_m, d_q) = (model.input_dim(), model.output_dim());
+    let basis = match (opts.jacobian, &opts.basis) {
+        (JacobianKind::Projected, Some(path)) => Some(read_basis(path, d_m)?),
+        (JacobianKind::Projected, None) => {
+            return Err(Error::invalid(
+                "command line",
+                "--basis",
+                "an input basis (.npy, d_M × r) for --jacobian projected",
+                "none",
+            ))
+        }
+        _ => None,
+    };
+    let (start, end) = shard_range(opts.samples, opts.shard);
+    let mut arrays = BTreeMap::new();
+    arrays.insert(
+        "m".to_string(),
+        ArraySpec {
+            shape: vec![d_m],
+            dtype: "<f8".into(),
+        },
+    );
+    arrays.insert(
+        "q".to_string(),
+        ArraySpec {
+            shape: vec![d_q],
+            dtype: "<f8".into(),
+        },
+    );
+    let jac_cols = match opts.jacobian {
+        JacobianKind::None => None,
+        JacobianKind::Full => Some(d_m),
+        JacobianKind::Projected => basis.as_ref().map(|(v, _)| v.ncols()),
+    };
+    if let Some(c) = jac_cols {
+        arrays.insert(
+            "J".to_string(),
+            ArraySpec {
+                shape: vec![d_q, c],
+                dtype: "<f4".into(),
+            },
+        );
+    }
+    let mut manifest = Manifest {
+        format: FORMAT.to_string(),
+        problem: ProblemRecord {
+            file: problem.path.display().to_string(),
+            hash: problem.hash(),
+            model: model.name().to_string(),
+            mesh: problem.mesh_size(),
+        },
+        seed: opts.seed,
+        total_samples: opts.samples,
+        start,
+        end,
+        chunk_size: opts.chunk_size,
+        jacobian: opts.jacobian,
+        basis: basis.as_ref().map(|(_, r)| r.clone()),
+        arrays,
+        chunks: Vec::new(),
+        failures: Vec::new(),
+        cost: Cost::default(),
+    };
+    let dir = &opts.out;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    remove_stale_temporaries(dir);
+    if dir.join("manifest.json").exists() {
+        let existing = Manifest::read(dir)?;
+        if let Some(what) = existing.same_job(&manifest) {
+            return Err(Error::invalid(
+                dir.join("manifest.json").display().to_string(),
+                what,
+                format!("the {what} of the data set already in this folder (use another --out)"),
+                "a different one on the command line",
+            ));
+        }
+    }
+    // completed chunks from earlier runs
+    let ranges: Vec<(usize, usize)> = (start..end)
+        .step_by(opts.chunk_size)
+        .map(|s| (s, (s + opts.chunk_size).min(end)))
+        .collect();
+    let mut done = BTreeMap::new();
+    for &(s, e) in &ranges {
+        let path = dir.join(format!("chunk_{}.json", chunk_stem(s, e)));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            match serde_json::from_str::<ChunkRecord>(&text) {
+                Ok(record) if chunk_verifies(dir, &record) => {
+                    done.insert(s, record);
+                }
+                _ => eprintln!("chunk {s}..{e}: record or data do not verify; generating it again"),
+            }
+        }
+    }
+    let rebuild = |manifest: &mut Manifest, done: &BTreeMap<usize, ChunkRecord>| {
+        manifest.chunks = done.values().cloned().collect();
+        manifest.failures = done.values().flat_map(|c| c.failures.clone()).collect();
+        let samples: usize = done.values().map(|c| c.end - c.start).sum();
+        let wall: f64 = done.values().map(|c| c.wall_s).sum();
+        let per_sample_jac = match opts.jacobian {
+            JacobianKind::None => 0,
+            JacobianKind::Full => d_q,
+            JacobianKind::Projected => jac_cols.unwrap_or(0).min(d_q),
+        };
+        manifest.cost = Cost {
+            wall_s: wall,
+            forward_solves: samples,
+            jacobian_solves: samples * per_sample_jac,
+            samples_per_s: if wall > 0.0 {
+                samples as f64 / wall
+            } else {
+                0.0
+            },
+            solves_per_s: if wall > 0.0 {
+                (samples * (1 + per_sample_jac)) as f64 / wall
+            } else {
+                0.0
+            },
+            threads: rayon::current_num_threads(),
+        };
+    };
+    rebuild(&mut manifest, &done);
+    manifest.write(dir)?;
+
+    let progress = if opts.progress {
+        ProgressBar::new((end - start) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} samples, {per_sec}, ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    progress.set_message(format!("generating {}", model.name()));
+    progress.set_position(done.values().map(|c| c.end - c.start).sum::<usize>() as u64);
+    let run_start = Instant::now();
+    for &(s, e) in &ranges {
+        if done.contains_key(&s) {
+            continue;
+        }
+        let t0 = Instant::now();
+        let samples: Vec<Sample> = (s..e)
+            .into_par_iter()
+            .map(|i| {
+                compute_sample(
+                    model.as_ref(),
+                    &prior,
+                    opts.seed,
+                    i,
+                    opts.jacobian,
+                    basis.as_ref().map(|(v, _)| v),
+                )
+            })
+            .collect();
+        let mut failures = Vec::new();
+        let c = e - s;
+        let mut m_arr = Array2::<f64>::zeros((c, d_m));
+        let mut q_arr = Array2::<f64>::from_elem((c, d_q), f64::NAN);
+        let mut j_arr = jac_cols.map(|cols| Array3::<f32>::from_elem((c, d_q, cols), f32::NAN));
+        for (row, sample) in samples.into_iter().enumerate() {
+            match sample {
+                Sample::Solved { m, q, jacobian } => {
+                    m_arr.row_mut(row).assign(&ndarray::ArrayView1::from(&m));
+                    q_arr.row_mut(row).assign(&ndarray::ArrayView1::from(&q));
+                    if let (Some(j), Some(values)) = (j_arr.as_mut(), jacobian) {
+                        j.index_axis_mut(ndarray::Axis(0), row)
+                            .as_slice_mut()
+                            .expect("standard layout")
+                            .copy_from_slice(&values);
+                    }
+                }
+                Sample::Failed { m, reason } => {
+                    let sample = s + row;
+                    if !opts.allow_failures {
+                        progress.abandon();
+                        return Err(Error::numerical(
+                            format!("sample {sample}"),
+                            format!("{reason} (rerun with --allow-failures to record failed samples and go on)"),
+                        ));
+                    }
+                    m_arr.row_mut(row).assign(&ndarray::ArrayView1::from(&m));
+                    failures.push(Failure { sample, reason });
+                }
+            }
+        }
+        let stem = chunk_stem(s, e);
+        let mut files = BTreeMap::new();
+        let mut write = |key: &str, bytes: Vec<u8>| -> Result<()> {
+            let name = format!("{key}_{stem}.npy");
+            write_atomic(dir.join(&name), |w| w.write_all(&bytes))?;
+            files.insert(
+                key.to_string(),
+                FileRecord {
+                    name,
+                    checksum: checksum::hex(&bytes),
+                },
+            );
+            Ok(())
+        };
+        write("m", npy_bytes(&m_arr))?;
+        write("q", npy_bytes(&q_arr))?;
+        if let Some(j) = &j_arr {
+            write("J", npy_bytes(j))?;
+        }
+        let record = ChunkRecord {
+            start: s,
+            end: e,
+            files,
+            failures,
+            wall_s: t0.elapsed().as_secs_f64(),
+        };
+        let text = serde_json::to_string_pretty(&record).expect("records serialize");
+        write_atomic(dir.join(format!("chunk_{stem}.json")), |w| {
+            w.write_all(text.as_bytes())
+        })?;
+        done.insert(s, record);
+        rebuild(&mut manifest, &done);
+        manifest.write(dir)?;
+        progress.inc(c as u64);
+    }
+    progress.finish_and_clear();
+    eprintln!(
+        "generated samples {start}..{end} of {} ({} failed) for {} in {:.1} s this run: {:.1} samples/s, {:.0} solves/s overall; data in {}",
+        opts.samples,
+        manifest.failures.len(),
+        model.name(),
+        run_start.elapsed().as_secs_f64(),
+        manifest.cost.samples_per_s,
+        manifest.cost.solves_per_s,
+        dir.display()
+    );
+    Ok(manifest)
+}

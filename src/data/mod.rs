@@ -1,0 +1,9 @@
+//! Training data: chunked, resumable, shardable generation of (m, q, J) samples and their loading.
+
+pub mod dataset;
+pub mod generate;
+pub mod manifest;
+
+pub use dataset::{load, merge, Dataset};
+pub use generate::{generate, GenerateOptions};
+pub use manifest::{JacobianKind, Manifest};
