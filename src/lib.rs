@@ -6,6 +6,7 @@
 //! ([`misfit`]); [`problem`] reads problem files, [`io`] writes what numpy and ParaView read, and
 //! [`cli`] is the `dino` command.
 
+pub mod bases;
 pub mod cli;
 pub mod data;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod models;
 pub mod newton;
 pub mod prior;
 pub mod problem;
+pub mod report;
 pub mod rng;
 pub mod taylor;
 

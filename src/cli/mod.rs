@@ -1,5 +1,6 @@
 //! The `dino` command line.
 
+mod bases;
 mod data;
 mod generate;
 mod solve;
@@ -24,6 +25,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Inspect (`info`) or join (`merge`) data folders.
     Data(data::DataArgs),
+    /// Reduced bases: active subspace, KLE, POD, derivative outer product (with eigenvalue plots).
+    Bases(bases::BasesArgs),
 }
 
 /// Parses the command line and runs the command. Argument errors exit with code 2 (clap).
@@ -33,5 +36,6 @@ pub fn run() -> Result<()> {
         Command::Solve(args) => solve::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Data(args) => data::run(args),
+        Command::Bases(args) => bases::run(args),
     }
 }

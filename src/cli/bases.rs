@@ -1,0 +1,116 @@
+//! `dino bases`: reduced bases (active subspace, KLE, POD, derivative outer product).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::bases::{
+    active_subspace_from_data, active_subspace_from_map, jjt, kle, pod, BasisKind, EigenSettings,
+};
+use crate::data::load;
+use crate::error::{Error, Result};
+use crate::problem::Problem;
+
+/// Arguments of `dino bases`.
+#[derive(Debug, Args)]
+pub struct BasesArgs {
+    /// Problem file (TOML).
+    #[arg(long)]
+    problem: PathBuf,
+    /// active-subspace (E[JᵀΓ⁻¹J] v = λ R v), kle (prior), pod (observables), jjt (E[J Jᵀ]).
+    #[arg(long, value_enum)]
+    kind: BasisKind,
+    /// Number of basis vectors.
+    #[arg(long)]
+    rank: usize,
+    /// Extra random vectors of the randomized eigensolver.
+    #[arg(long, default_value_t = 10)]
+    oversampling: usize,
+    /// Seed of the random test vectors (and of the pilot samples).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Data folder(s) from `dino generate` (pod, jjt; active-subspace from stored full Jacobians).
+    #[arg(long, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Active subspace from this many PDE linearizations at prior samples instead of data.
+    #[arg(long)]
+    pilot: Option<usize>,
+    /// Override the problem's mesh size.
+    #[arg(long)]
+    mesh: Option<i64>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: BasesArgs) -> Result<()> {
+    let mut problem = Problem::load(&args.problem)?;
+    if let Some(n) = args.mesh {
+        problem = problem.with_mesh(n).map_err(|_| {
+            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
+        })?;
+    }
+    let data = if args.data.is_empty() {
+        None
+    } else {
+        let data = load(&args.data)?;
+        if data.manifest.problem.hash != problem.hash() {
+            return Err(Error::invalid(
+                args.data[0].join("manifest.json").display().to_string(),
+                "problem.hash",
+                format!(
+                    "{} (the problem {} with its mesh)",
+                    problem.hash(),
+                    problem.path.display()
+                ),
+                &data.manifest.problem.hash,
+            ));
+        }
+        Some(data)
+    };
+    let need_data = |what: &str| {
+        Error::invalid(
+            "command line",
+            "--data",
+            format!("a data folder ({what})"),
+            "none",
+        )
+    };
+    let noise = problem.spec.noise.relative;
+    let eig = EigenSettings {
+        rank: args.rank,
+        oversampling: args.oversampling,
+        seed: args.seed,
+    };
+    let basis = match (args.kind, &data, args.pilot) {
+        (BasisKind::Kle, _, _) => kle(&problem.prior()?, eig, &problem.hash())?,
+        (BasisKind::ActiveSubspace, _, Some(pilot)) => {
+            let model = problem.model()?;
+            let prior = problem.prior()?;
+            active_subspace_from_map(model.as_ref(), &prior, pilot, noise, eig, &problem.hash())?
+        }
+        (BasisKind::ActiveSubspace, Some(d), None) => {
+            active_subspace_from_data(d, &problem.prior()?, noise, eig)?
+        }
+        (BasisKind::ActiveSubspace, None, None) => {
+            return Err(need_data("or --pilot N for PDE samples"))
+        }
+        (BasisKind::Pod, Some(d), _) => pod(d, args.rank)?,
+        (BasisKind::Jjt, Some(d), _) => jjt(d, args.rank)?,
+        (BasisKind::Pod | BasisKind::Jjt, None, _) => {
+            return Err(need_data("with the observables and Jacobians to reduce"))
+        }
+    };
+    basis.save(&args.out)?;
+    let ev = &basis.eigenvalues;
+    eprintln!(
+        "{} basis of rank {} ({} samples): eigenvalues {:.3e} … {:.3e}; wrote {}/decoder.npy, encoder.npy, eigenvalues.npy, eigenvalues.svg",
+        basis.info.kind.name(),
+        basis.info.rank,
+        basis.info.samples,
+        ev[0],
+        ev[ev.len() - 1],
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Reports: plots users can look at.
+
+pub mod svg;
