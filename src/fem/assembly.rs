@@ -104,6 +104,37 @@ impl ExpCoefficient {
     }
 }
 
+/// Local load ∫_T κ(x) g(u) λ_a dx of a nonlinear term, by the degree-4 rule, for the P1 values
+/// `ut` of u on the triangle; `weights[q]` = w_q |T| κ(x_q) (quadrature weight × area × coefficient).
+#[inline]
+pub fn nonlinear_load(weights: &[f64; 6], ut: [f64; 3], g: impl Fn(f64) -> f64) -> [f64; 3] {
+    let mut local = [0.0; 3];
+    for (q, w) in DEGREE4.iter().zip(weights) {
+        let l = q.barycentric;
+        let s = w * g(l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2]);
+        for a in 0..3 {
+            local[a] += s * l[a];
+        }
+    }
+    local
+}
+
+/// Local weighted mass ∫_T κ(x) g(u) λ_a λ_b dx, same conventions as [`nonlinear_load`].
+#[inline]
+pub fn nonlinear_mass(weights: &[f64; 6], ut: [f64; 3], g: impl Fn(f64) -> f64) -> [[f64; 3]; 3] {
+    let mut local = [[0.0; 3]; 3];
+    for (q, w) in DEGREE4.iter().zip(weights) {
+        let l = q.barycentric;
+        let s = w * g(l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2]);
+        for a in 0..3 {
+            for b in 0..3 {
+                local[a][b] += s * l[a] * l[b];
+            }
+        }
+    }
+    local
+}
+
 /// The load vector b_k = ∫ f φ_k dx over all vertices (degree-4 quadrature).
 pub fn load_vector(mesh: &Mesh, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
     let mut b = vec![0.0; mesh.num_vertices()];

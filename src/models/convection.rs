@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::navier_stokes::FlowField;
 use super::{ForwardStats, ImplicitLinearization, PdeLinearization, PdeModel, SourceFn};
 use crate::error::{check_finite_vector, Error, Result};
-use crate::fem::assembly::load_vector;
+use crate::fem::assembly::{load_vector, nonlinear_load, nonlinear_mass};
 use crate::fem::p2::P2Space;
 use crate::fem::quadrature::DEGREE4;
 use crate::fem::sparse::{LinearSolver, LuFactor};
@@ -175,17 +175,7 @@ impl ConvectionModel {
         let mut coupling = self.coupling_pattern.zeros();
         for (t, tri) in self.mesh.triangles().iter().enumerate() {
             let ut = [state[tri[0]], state[tri[1]], state[tri[2]]];
-            let mut local = [[0.0; 3]; 3];
-            for (q, e) in DEGREE4.iter().zip(&exp_m[t]) {
-                let l = q.barycentric;
-                let uq = l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2];
-                let s = e * uq * uq * uq;
-                for a in 0..3 {
-                    for b in 0..3 {
-                        local[a][b] += s * l[a] * l[b];
-                    }
-                }
-            }
+            let local = nonlinear_mass(&exp_m[t], ut, |u| u * u * u);
             self.coupling_pattern.add_local(&mut coupling, t, &local);
         }
         let [residual_s, factor_s, solve_s] = solution.seconds;
@@ -227,15 +217,7 @@ impl NonlinearSystem for ConvectionSystem<'_> {
         model.dofs.scatter(u_free, &mut u);
         for (t, tri) in model.mesh.triangles().iter().enumerate() {
             let ut = [u[tri[0]], u[tri[1]], u[tri[2]]];
-            let mut local = [0.0; 3];
-            for (q, e) in DEGREE4.iter().zip(&self.exp_m[t]) {
-                let l = q.barycentric;
-                let uq = l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2];
-                let s = e * uq * uq * uq;
-                for a in 0..3 {
-                    local[a] += s * l[a];
-                }
-            }
+            let local = nonlinear_load(&self.exp_m[t], ut, |u| u * u * u);
             for a in 0..3 {
                 if let Some(i) = model.triangle_dofs[t][a] {
                     r[i] += local[a];
@@ -252,17 +234,7 @@ impl NonlinearSystem for ConvectionSystem<'_> {
         model.dofs.scatter(u_free, &mut u);
         for (t, tri) in model.mesh.triangles().iter().enumerate() {
             let ut = [u[tri[0]], u[tri[1]], u[tri[2]]];
-            let mut local = [[0.0; 3]; 3];
-            for (q, e) in DEGREE4.iter().zip(&self.exp_m[t]) {
-                let l = q.barycentric;
-                let uq = l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2];
-                let s = 3.0 * e * uq * uq;
-                for a in 0..3 {
-                    for b in 0..3 {
-                        local[a][b] += s * l[a] * l[b];
-                    }
-                }
-            }
+            let local = nonlinear_mass(&self.exp_m[t], ut, |u| 3.0 * u * u);
             model.pattern.add_local(&mut values, t, &local);
         }
         Ok(Box::new(LuFactor::new(

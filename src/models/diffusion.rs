@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::{ForwardStats, ImplicitLinearization, PdeLinearization, PdeModel};
 use crate::error::{check_finite_vector, Error, Result};
-use crate::fem::assembly::{load_vector, ExpCoefficient};
+use crate::fem::assembly::{load_vector, nonlinear_load, nonlinear_mass, ExpCoefficient};
 use crate::fem::quadrature::DEGREE4;
 use crate::fem::sparse::{CholeskyFactor, LinearSolver};
 use crate::fem::{DofMap, Mesh, PointObservation, Side, SparsePattern};
@@ -76,6 +76,8 @@ pub struct DiffusionModel {
     observation: PointObservation,
     /// For each triangle, the unknown (if any) of each of its vertices.
     triangle_dofs: Vec<[Option<usize>; 3]>,
+    /// c w_q |T| at the degree-4 quadrature points of each triangle.
+    reaction_weights: Vec<[f64; 6]>,
 }
 
 impl DiffusionModel {
@@ -128,7 +130,13 @@ impl DiffusionModel {
             .iter()
             .map(|t| [dofs.dof(t[0]), dofs.dof(t[1]), dofs.dof(t[2])])
             .collect();
+        let reaction_weights = mesh
+            .geometry()
+            .iter()
+            .map(|g| DEGREE4.map(|q| settings.reaction * q.weight * g.area))
+            .collect();
         Ok(DiffusionModel {
+            reaction_weights,
             name: settings.name,
             reaction: settings.reaction,
             newton: settings.newton,
@@ -247,13 +255,9 @@ impl NonlinearSystem for DiffusionSystem<'_> {
             let mut local =
                 [0, 1, 2].map(|a| w * (d[a][0] * ut[0] + d[a][1] * ut[1] + d[a][2] * ut[2]));
             if model.reaction != 0.0 {
-                for q in &DEGREE4 {
-                    let l = q.barycentric;
-                    let uq = l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2];
-                    let s = model.reaction * g.area * q.weight * uq * uq * uq;
-                    for a in 0..3 {
-                        local[a] += s * l[a];
-                    }
+                let reaction = nonlinear_load(&model.reaction_weights[t], ut, |u| u * u * u);
+                for a in 0..3 {
+                    local[a] += reaction[a];
                 }
             }
             for a in 0..3 {
@@ -270,25 +274,9 @@ impl NonlinearSystem for DiffusionSystem<'_> {
         let mut values = self.stiffness.to_vec();
         if model.reaction != 0.0 {
             let u = self.full_state(u_free);
-            for (t, (tri, g)) in model
-                .mesh
-                .triangles()
-                .iter()
-                .zip(model.mesh.geometry())
-                .enumerate()
-            {
+            for (t, tri) in model.mesh.triangles().iter().enumerate() {
                 let ut = [u[tri[0]], u[tri[1]], u[tri[2]]];
-                let mut local = [[0.0; 3]; 3];
-                for q in &DEGREE4 {
-                    let l = q.barycentric;
-                    let uq = l[0] * ut[0] + l[1] * ut[1] + l[2] * ut[2];
-                    let s = 3.0 * model.reaction * g.area * q.weight * uq * uq;
-                    for a in 0..3 {
-                        for b in 0..3 {
-                            local[a][b] += s * l[a] * l[b];
-                        }
-                    }
-                }
+                let local = nonlinear_mass(&model.reaction_weights[t], ut, |u| 3.0 * u * u);
                 model.pattern.add_local(&mut values, t, &local);
             }
         }
