@@ -44,7 +44,8 @@ pub trait NonlinearSystem {
     fn residual(&self, u: &[f64]) -> Vec<f64>;
     /// The factored Jacobian A(u) = ∂r/∂u.
     fn factor_jacobian(&self, u: &[f64]) -> Result<Box<dyn LinearSolver>>;
-    /// True when A does not depend on u (one Newton step solves the system exactly).
+    /// True when r is affine in u: one Newton step then solves the system exactly and is taken
+    /// without line search or a second residual evaluation.
     fn is_linear(&self) -> bool {
         false
     }
@@ -150,6 +151,16 @@ pub fn solve(
         let mut du: Vec<f64> = r.iter().map(|x| -x).collect();
         f.solve_in_place(&mut du);
         timed(2, &mut seconds, t);
+        if system.is_linear() {
+            // one exact step solves a linear system: no line search, no second residual
+            u.iter_mut().zip(&du).for_each(|(u, d)| *u += d);
+            return Ok(NewtonSolution {
+                u,
+                factor: f,
+                residual_norms: norms,
+                seconds,
+            });
+        }
         factor = Some(f);
         let mut alpha = 1.0;
         let mut accepted = false;

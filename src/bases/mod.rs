@@ -308,10 +308,24 @@ pub fn active_subspace_from_map(
             0,
         ));
     }
+    let progress = indicatif::ProgressBar::new(pilot as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "linearizing pilot samples [{bar:30}] {pos}/{len}, ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
     let lins: Vec<Box<dyn Linearization + '_>> = (0..pilot)
         .into_par_iter()
-        .map(|i| map.linearize(&prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64))))
+        .map(|i| {
+            let lin =
+                map.linearize(&prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64)));
+            progress.inc(1);
+            lin
+        })
         .collect::<Result<_>>()?;
+    progress.finish_and_clear();
     let sigma = noise_std(lins.iter().map(|l| l.output()), noise_relative);
     let scale = 1.0 / (sigma * sigma * pilot as f64);
     let h = |x: &Array2<f64>| {
