@@ -125,15 +125,41 @@ pub fn load(dirs: &[PathBuf]) -> Result<Dataset> {
             .collect();
         for (key, file) in &c.files {
             let bytes = read_verified(dir, &file.name, &file.checksum)?;
-            match key.as_str() {
-                "m" => {
-                    ms.push(parse::<Array2<f64>>(dir, &file.name, &bytes)?.select(Axis(0), &keep))
+            let expected: Vec<usize> = std::iter::once(c.end - c.start)
+                .chain(
+                    manifest
+                        .arrays
+                        .get(key)
+                        .map(|a| a.shape.clone())
+                        .unwrap_or_default(),
+                )
+                .collect();
+            let check = |shape: &[usize]| -> Result<()> {
+                if shape != expected.as_slice() {
+                    return Err(Error::invalid(
+                        dir.join(&file.name).display().to_string(),
+                        key.as_str(),
+                        format!("shape {expected:?} as in manifest.json"),
+                        format!("{shape:?}"),
+                    ));
                 }
-                "q" => {
-                    qs.push(parse::<Array2<f64>>(dir, &file.name, &bytes)?.select(Axis(0), &keep))
+                Ok(())
+            };
+            match key.as_str() {
+                "m" | "q" => {
+                    let a = parse::<Array2<f64>>(dir, &file.name, &bytes)?;
+                    check(a.shape())?;
+                    let rows = a.select(Axis(0), &keep);
+                    if key == "m" {
+                        ms.push(rows)
+                    } else {
+                        qs.push(rows)
+                    }
                 }
                 "J" => {
-                    js.push(parse::<Array3<f32>>(dir, &file.name, &bytes)?.select(Axis(0), &keep))
+                    let a = parse::<Array3<f32>>(dir, &file.name, &bytes)?;
+                    check(a.shape())?;
+                    js.push(a.select(Axis(0), &keep))
                 }
                 other => {
                     return Err(Error::parse(
