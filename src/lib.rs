@@ -16,6 +16,7 @@ pub mod map;
 pub mod misfit;
 pub mod models;
 pub mod newton;
+pub mod nn;
 pub mod prior;
 pub mod problem;
 pub mod report;

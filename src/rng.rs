@@ -16,6 +16,8 @@ pub enum Purpose {
     Noise,
     /// Random test matrices of randomized linear algebra.
     Sketch,
+    /// Order of the training samples in an epoch.
+    Shuffle,
 }
 
 impl Purpose {
@@ -24,6 +26,7 @@ impl Purpose {
             Purpose::PriorSample => 0x5052_494f_525f_534d,
             Purpose::Noise => 0x4e4f_4953_455f_5f5f,
             Purpose::Sketch => 0x534b_4554_4348_5f5f,
+            Purpose::Shuffle => 0x5348_5546_464c_455f,
         }
     }
 }
