@@ -1,39 +1,18 @@
 //! End-to-end tests of `dino solve`, including every bad-input case: exit code 2 and one message
 //! naming the file and the field, never a panic.
 
+mod common;
+
+use common::{dino, fails};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use ndarray::{Array1, Array2};
 use ndarray_npy::{read_npy, write_npy};
 
 const PROBLEM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/problems/poisson.toml");
 
-fn dino(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dino"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Runs `dino solve` expecting failure; returns stderr after checking exit code 2 and no panic,
-/// and that every string in `mentions` appears in the message.
-fn fails(args: &[&str], mentions: &[&str]) -> String {
-    let out = dino(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "args {args:?}: stderr {stderr}");
-    assert!(!stderr.contains("panicked"), "panic on bad input: {stderr}");
-    for m in mentions {
-        assert!(
-            stderr.contains(m),
-            "args {args:?}: message should mention {m:?}: {stderr}"
-        );
-    }
-    stderr
 }
 
 /// The shipped problem file with one line replaced.

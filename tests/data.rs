@@ -1,8 +1,11 @@
 //! `dino generate` / `dino data`: reproducibility across threads and shards, resuming after a
 //! kill, corruption detection, projected Jacobians, failures and bad input.
 
+mod common;
+
+use common::{dino, fails, ok};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dino::data::load;
@@ -14,36 +17,6 @@ const REACTION_DIFFUSION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/problems/reaction_diffusion.toml"
 );
-
-fn dino(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dino"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) {
-    let out = dino(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails(args: &[&str], mentions: &[&str]) -> String {
-    let out = dino(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for m in mentions {
-        assert!(
-            stderr.contains(m),
-            "{args:?}: message should mention {m:?}: {stderr}"
-        );
-    }
-    stderr
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array2, Array3};
-use ndarray_npy::WriteNpyExt;
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use rayon::prelude::*;
 
 use super::manifest::{
@@ -159,8 +159,6 @@ fn read_basis(path: &Path, d_m: usize) -> Result<(Array2<f64>, BasisRecord)> {
     };
     Ok((v, record))
 }
-
-use ndarray_npy::ReadNpyExt;
 
 /// True when every file of `record` exists in `dir` with its recorded checksum.
 pub fn chunk_verifies(dir: &Path, record: &ChunkRecord) -> bool {

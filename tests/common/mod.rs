@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::process::{Command, Output};
+
 use dino::problem::Problem;
 use dino::rng::{stream, Purpose};
 
@@ -34,4 +36,38 @@ pub fn norm(a: &[f64]) -> f64 {
 /// a + ε b
 pub fn axpy(a: &[f64], eps: f64, b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x + eps * y).collect()
+}
+
+/// Runs the `dino` binary.
+pub fn dino(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dino"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `dino` expecting success.
+pub fn ok(args: &[&str]) {
+    let out = dino(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `dino` expecting failure; returns stderr after checking exit code 2, no panic, and that
+/// every string in `mentions` appears in the message.
+pub fn fails(args: &[&str], mentions: &[&str]) -> String {
+    let out = dino(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "args {args:?}: stderr {stderr}");
+    assert!(!stderr.contains("panicked"), "panic on bad input: {stderr}");
+    for m in mentions {
+        assert!(
+            stderr.contains(m),
+            "args {args:?}: message should mention {m:?}: {stderr}"
+        );
+    }
+    stderr
 }
