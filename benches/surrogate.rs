@@ -1,0 +1,72 @@
+//! Surrogate vs PDE at n = 64 (Poisson, d_M = 4225, d_Q = 50): `pde_forward_and_jacobian` (forward
+//! solve + full 50-row Jacobian) against `dipnet_linearize` (encode, MLP 100 → 6 × 50 → 50 with its
+//! input Jacobian, decode: q and the reduced Jacobian J_r) for a DIPNet 100-50 (untrained weights
+//! and random orthonormal-like bases: the cost does not depend on their values).
+
+use burn::tensor::Device;
+use criterion::{criterion_group, criterion_main, Criterion};
+use dino::nn::{DipNet, Mlp, MlpShape, ReducedCoordinates};
+use dino::problem::Problem;
+use dino::rng::{stream, Purpose};
+use dino::DifferentiableMap;
+use ndarray::{Array1, Array2};
+use std::hint::black_box;
+
+fn surrogate(c: &mut Criterion) {
+    let problem = Problem::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/poisson.toml"
+    ))
+    .unwrap();
+    let model = problem.model().unwrap();
+    let m = problem
+        .prior()
+        .unwrap()
+        .sample(&mut stream(1, Purpose::PriorSample, 0));
+    let (d_m, d_q, r_m, r_q) = (4225, 50, 100, 50);
+    let basis = |rows: usize, cols: usize| {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 31 + j * 17) as f64 * 0.1).sin() / (rows as f64).sqrt()
+        })
+    };
+    let coordinates = ReducedCoordinates {
+        encoder: basis(d_m, r_m),
+        decoder: basis(d_m, r_m),
+        input_shift: Array1::zeros(d_m),
+        output_basis: basis(d_q, r_q),
+        output_shift: Array1::zeros(d_q),
+        input_mean: Array1::zeros(r_m),
+        input_std: Array1::ones(r_m),
+        output_mean: Array1::zeros(r_q),
+        output_std: Array1::ones(r_q),
+    };
+    let device = Device::flex();
+    let net = DipNet {
+        mlp: Mlp::new(
+            MlpShape {
+                input: r_m,
+                width: 50,
+                depth: 6,
+                output: r_q,
+            },
+            0,
+            &device,
+        ),
+        coordinates,
+        device,
+    };
+    let mut group = c.benchmark_group("surrogate_vs_pde_64");
+    group.bench_function("pde_forward_and_jacobian", |b| {
+        b.iter(|| {
+            let lin = model.linearize(black_box(&m)).unwrap();
+            black_box(lin.jacobian())
+        })
+    });
+    group.bench_function("dipnet_linearize", |b| {
+        b.iter(|| black_box(net.linearize(black_box(&m)).unwrap().output()[0]))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, surrogate);
+criterion_main!(benches);
