@@ -2,7 +2,7 @@
 //! a temporary folder, with 1 and 2 worker threads (samples/s = 64 / time).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dino::data::{generate, GenerateOptions, JacobianKind};
+use dino::data::{generate, GenerateOptions};
 use dino::problem::Problem;
 use std::time::Duration;
 
@@ -25,17 +25,7 @@ fn generate_samples(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
             b.iter(|| {
                 let dir = tempfile::tempdir().unwrap();
-                let options = GenerateOptions {
-                    samples: 64,
-                    seed: 0,
-                    out: dir.path().join("data"),
-                    jacobian: JacobianKind::Full,
-                    basis: None,
-                    shard: (1, 1),
-                    chunk_size: 32,
-                    allow_failures: false,
-                    progress: false,
-                };
+                let options = GenerateOptions::new(64, 0, dir.path().join("data"));
                 pool.install(|| generate(&problem, &options).unwrap())
             })
         });

@@ -15,7 +15,7 @@ fn eig(rank: usize, oversampling: usize, seed: u64) -> EigenSettings {
         seed,
     }
 }
-use dino::data::{generate, load, GenerateOptions, JacobianKind};
+use dino::data::{generate, load, GenerateOptions};
 use dino::problem::Problem;
 use ndarray::{Array1, Array2};
 
@@ -27,15 +27,8 @@ fn problem() -> Problem {
 
 fn dataset(dir: &Path, samples: usize, seed: u64) -> dino::data::Dataset {
     let options = GenerateOptions {
-        samples,
-        seed,
-        out: dir.to_path_buf(),
-        jacobian: JacobianKind::Full,
-        basis: None,
-        shard: (1, 1),
         chunk_size: 16,
-        allow_failures: false,
-        progress: false,
+        ..GenerateOptions::new(samples, seed, dir)
     };
     generate(&problem(), &options).unwrap();
     load(&[dir.to_path_buf()]).unwrap()

@@ -7,7 +7,7 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use dino::bases::{active_subspace_from_data, pod, EigenSettings};
-use dino::data::{generate, load, GenerateOptions, JacobianKind};
+use dino::data::{generate, load, GenerateOptions};
 use dino::nn::train::{train, AdamSettings};
 use dino::nn::{DipNet, LossWeights, Mlp, MlpShape, ReducedCoordinates};
 use dino::taylor::TaylorTest;
@@ -15,17 +15,7 @@ use dino::DifferentiableMap;
 
 fn trained_dipnet(dir: &std::path::Path) -> (DipNet, dino::problem::Problem) {
     let problem = poisson(8);
-    let options = GenerateOptions {
-        samples: 64,
-        seed: 1,
-        out: dir.join("data"),
-        jacobian: JacobianKind::Full,
-        basis: None,
-        shard: (1, 1),
-        chunk_size: 32,
-        allow_failures: false,
-        progress: false,
-    };
+    let options = GenerateOptions::new(64, 1, dir.join("data"));
     generate(&problem, &options).unwrap();
     let data = load(&[dir.join("data")]).unwrap();
     let prior = problem.prior().unwrap();

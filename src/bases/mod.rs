@@ -75,6 +75,28 @@ pub struct BasisInfo {
     pub noise_std: Option<f64>,
 }
 
+impl BasisInfo {
+    /// Metadata of a basis of `kind` (its inner product follows from the kind).
+    pub fn new(
+        kind: BasisKind,
+        rank: usize,
+        dim: usize,
+        problem_hash: &str,
+        samples: usize,
+        noise_std: Option<f64>,
+    ) -> Self {
+        BasisInfo {
+            kind,
+            rank,
+            dim,
+            inner_product: kind.inner_product().into(),
+            problem_hash: problem_hash.into(),
+            samples,
+            noise_std,
+        }
+    }
+}
+
 /// A reduced basis: decoder, encoder, eigenvalues, optional shift.
 #[derive(Debug, Clone)]
 pub struct Basis {
@@ -212,15 +234,36 @@ fn noise_std<'a>(outputs: impl Iterator<Item = &'a [f64]>, relative: f64) -> f64
     relative * sum / n.max(1) as f64
 }
 
+/// The dominant eigenpairs of A v = λ B v as a basis: decoder V (B-orthonormal, Vᵀ B V = I),
+/// encoder B V (so encoderᵀ decoder = I). `ops` = [A, B, B⁻¹].
+fn generalized_basis(
+    ops: [eigensolver::BlockOp<'_>; 3],
+    settings: EigenSettings,
+    info: BasisInfo,
+) -> Result<Basis> {
+    let [a, b, binv] = ops;
+    check_rank(settings.rank, info.dim, "the parameter dimension")?;
+    let mut rng = stream(settings.seed, Purpose::Sketch, 0);
+    let pairs = double_pass_generalized(
+        info.dim,
+        a,
+        b,
+        binv,
+        settings.rank,
+        settings.oversampling,
+        &mut rng,
+    );
+    Ok(Basis {
+        info,
+        eigenvalues: pairs.values,
+        encoder: b(&pairs.vectors),
+        decoder: pairs.vectors,
+        shift: None,
+    })
+}
+
 /// The Karhunen–Loève basis of the prior: (M C M) v = λ M v.
 pub fn kle(prior: &BiLaplacianPrior, settings: EigenSettings, problem_hash: &str) -> Result<Basis> {
-    let EigenSettings {
-        rank,
-        oversampling,
-        seed,
-    } = settings;
-    let n = prior.dim();
-    check_rank(rank, n, "the parameter dimension")?;
     let a = |x: &Array2<f64>| {
         columnwise(x, |v| {
             prior.mass_mul(&prior.covariance_mul(&prior.mass_mul(v)))
@@ -228,66 +271,38 @@ pub fn kle(prior: &BiLaplacianPrior, settings: EigenSettings, problem_hash: &str
     };
     let b = |x: &Array2<f64>| columnwise(x, |v| prior.mass_mul(v));
     let binv = |x: &Array2<f64>| columnwise(x, |v| prior.mass_solve(v));
-    let pairs = double_pass_generalized(
-        n,
-        &a,
-        &b,
-        &binv,
-        rank,
-        oversampling,
-        &mut stream(seed, Purpose::Sketch, 0),
+    let info = BasisInfo::new(
+        BasisKind::Kle,
+        settings.rank,
+        prior.dim(),
+        problem_hash,
+        0,
+        None,
     );
-    let encoder = b(&pairs.vectors);
-    Ok(Basis {
-        info: BasisInfo {
-            kind: BasisKind::Kle,
-            rank,
-            dim: n,
-            inner_product: BasisKind::Kle.inner_product().into(),
-            problem_hash: problem_hash.into(),
-            samples: 0,
-            noise_std: None,
-        },
-        eigenvalues: pairs.values,
-        decoder: pairs.vectors,
-        encoder,
-        shift: None,
-    })
+    generalized_basis([&a, &b, &binv], settings, info)
 }
 
-/// Prior-preconditioned active subspace from the operator H X = (1/N) Σ Jᵢᵀ Γ⁻¹ Jᵢ X.
+/// Prior-preconditioned active subspace H v = λ R v for H X = (1/N) Σ Jᵢᵀ Γ⁻¹ Jᵢ X
+/// (B = R, B⁻¹ = C), from `samples` samples with noise level σ.
 fn active_subspace(
     prior: &BiLaplacianPrior,
     h: eigensolver::BlockOp<'_>,
     settings: EigenSettings,
-    info: BasisInfo,
+    samples: usize,
+    sigma: f64,
+    problem_hash: &str,
 ) -> Result<Basis> {
-    let EigenSettings {
-        rank,
-        oversampling,
-        seed,
-    } = settings;
-    let n = prior.dim();
-    check_rank(rank, n, "the parameter dimension")?;
     let r = |x: &Array2<f64>| columnwise(x, |v| prior.precision_mul(v));
     let c = |x: &Array2<f64>| columnwise(x, |v| prior.covariance_mul(v));
-    let pairs = double_pass_generalized(
-        n,
-        h,
-        &r,
-        &c,
-        rank,
-        oversampling,
-        &mut stream(seed, Purpose::Sketch, 0),
+    let info = BasisInfo::new(
+        BasisKind::ActiveSubspace,
+        settings.rank,
+        prior.dim(),
+        problem_hash,
+        samples,
+        Some(sigma),
     );
-    let encoder = r(&pairs.vectors);
-    Ok(Basis {
-        info,
-        eigenvalues: pairs.values,
-        decoder: pairs.vectors,
-        encoder,
-        shift: None,
-    })
+    generalized_basis([h, &r, &c], settings, info)
 }
 
 /// Active subspace from `pilot` PDE (or surrogate) linearizations at prior samples (seed, i).
@@ -299,7 +314,7 @@ pub fn active_subspace_from_map(
     settings: EigenSettings,
     problem_hash: &str,
 ) -> Result<Basis> {
-    let EigenSettings { rank, seed, .. } = settings;
+    let seed = settings.seed;
     if pilot == 0 {
         return Err(Error::invalid(
             "command line",
@@ -340,16 +355,7 @@ pub fn active_subspace_from_map(
             acc
         })
     };
-    let info = BasisInfo {
-        kind: BasisKind::ActiveSubspace,
-        rank,
-        dim: prior.dim(),
-        inner_product: BasisKind::ActiveSubspace.inner_product().into(),
-        problem_hash: problem_hash.into(),
-        samples: pilot,
-        noise_std: Some(sigma),
-    };
-    active_subspace(prior, &h, settings, info)
+    active_subspace(prior, &h, settings, pilot, sigma, problem_hash)
 }
 
 fn full_jacobians(data: &Dataset) -> Result<&Array3<f32>> {
@@ -375,7 +381,6 @@ pub fn active_subspace_from_data(
     noise_relative: f64,
     settings: EigenSettings,
 ) -> Result<Basis> {
-    let rank = settings.rank;
     let jac = full_jacobians(data)?;
     if jac.shape()[2] != prior.dim() {
         return Err(Error::invalid(
@@ -406,16 +411,14 @@ pub fn active_subspace_from_data(
             .reduce(|| Array2::zeros(x.dim()), |a, b| a + b)
             * scale
     };
-    let info = BasisInfo {
-        kind: BasisKind::ActiveSubspace,
-        rank,
-        dim: prior.dim(),
-        inner_product: BasisKind::ActiveSubspace.inner_product().into(),
-        problem_hash: data.manifest.problem.hash.clone(),
-        samples: n_samples,
-        noise_std: Some(sigma),
-    };
-    active_subspace(prior, &h, settings, info)
+    active_subspace(
+        prior,
+        &h,
+        settings,
+        n_samples,
+        sigma,
+        &data.manifest.problem.hash,
+    )
 }
 
 fn dense_basis(
@@ -430,15 +433,7 @@ fn dense_basis(
     let (values, vectors) = symmetric_eigen(&second_moment);
     let decoder = vectors.slice(ndarray::s![.., ..rank]).to_owned();
     Ok(Basis {
-        info: BasisInfo {
-            kind,
-            rank,
-            dim: d,
-            inner_product: kind.inner_product().into(),
-            problem_hash: data.manifest.problem.hash.clone(),
-            samples: data.len(),
-            noise_std: None,
-        },
+        info: BasisInfo::new(kind, rank, d, &data.manifest.problem.hash, data.len(), None),
         eigenvalues: values.slice(ndarray::s![..rank]).to_owned(),
         encoder: decoder.clone(),
         decoder,

@@ -47,6 +47,24 @@ pub struct GenerateOptions {
     pub progress: bool,
 }
 
+impl GenerateOptions {
+    /// `samples` samples with `seed` into `out`, with the command line's defaults: full
+    /// Jacobians, one shard, chunks of 32, stop at the first failure, no progress bar.
+    pub fn new(samples: usize, seed: u64, out: impl Into<PathBuf>) -> Self {
+        GenerateOptions {
+            samples,
+            seed,
+            out: out.into(),
+            jacobian: JacobianKind::Full,
+            basis: None,
+            shard: (1, 1),
+            chunk_size: 32,
+            allow_failures: false,
+            progress: false,
+        }
+    }
+}
+
 /// Samples `start..end` of shard k of K over `n` samples.
 pub fn shard_range(n: usize, (k, count): (usize, usize)) -> (usize, usize) {
     (n * (k - 1) / count, n * k / count)
