@@ -41,8 +41,8 @@ fn surrogate(c: &mut Criterion) {
         output_std: Array1::ones(r_q),
     };
     let device = Device::flex();
-    let net = DipNet {
-        mlp: Mlp::new(
+    let net = DipNet::new(
+        &Mlp::new(
             MlpShape {
                 input: r_m,
                 width: 50,
@@ -53,8 +53,7 @@ fn surrogate(c: &mut Criterion) {
             &device,
         ),
         coordinates,
-        device,
-    };
+    );
     let mut group = c.benchmark_group("surrogate_vs_pde_64");
     group.bench_function("pde_forward_and_jacobian", |b| {
         b.iter(|| {

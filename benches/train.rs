@@ -5,8 +5,8 @@
 
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
-use dino::nn::train::{train, AdamSettings, Samples};
-use dino::nn::{LossWeights, Mlp, MlpShape};
+use dino::nn::train::{train, Samples, TrainSettings};
+use dino::nn::{Loss, Mlp, MlpShape};
 use std::time::Duration;
 
 fn train_epoch(c: &mut Criterion) {
@@ -26,13 +26,9 @@ fn train_epoch(c: &mut Criterion) {
         x: (0..n * 100).map(|k| wave(k, 1.0)).collect(),
         q: (0..n * 50).map(|k| wave(k + 7, 1.0) + 2.0).collect(),
         jacobian: Some((0..n * 50 * 100).map(|k| wave(k + 3, 0.1)).collect()),
+        metric: None,
     };
-    let settings = AdamSettings {
-        epochs: 1,
-        batch_size: 32,
-        learning_rate: 1e-3,
-        seed: 0,
-    };
+    let settings = TrainSettings::adam(1, 32, 1e-3, 0);
     let mut group = c.benchmark_group("train_epoch");
     group
         .measurement_time(Duration::from_secs(15))
@@ -43,10 +39,11 @@ fn train_epoch(c: &mut Criterion) {
             let (trained, _) = train(
                 mlp.take().expect("model"),
                 &samples,
-                LossWeights::H1,
-                settings,
+                Loss::H1,
+                &settings,
                 &device,
-            );
+            )
+            .unwrap();
             mlp = Some(trained);
         })
     });

@@ -18,6 +18,12 @@ pub enum Purpose {
     Sketch,
     /// Order of the training samples in an epoch.
     Shuffle,
+    /// Singular-vector blocks of the matrix-subsampled loss in an epoch.
+    Subsample,
+    /// Train / validation split.
+    Split,
+    /// MCMC proposals and accept/reject draws of one chain.
+    Chain,
 }
 
 impl Purpose {
@@ -27,6 +33,9 @@ impl Purpose {
             Purpose::Noise => 0x4e4f_4953_455f_5f5f,
             Purpose::Sketch => 0x534b_4554_4348_5f5f,
             Purpose::Shuffle => 0x5348_5546_464c_455f,
+            Purpose::Subsample => 0x5355_4253_414d_504c,
+            Purpose::Split => 0x5350_4c49_545f_5f5f,
+            Purpose::Chain => 0x4348_4149_4e5f_5f5f,
         }
     }
 }

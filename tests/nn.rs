@@ -2,8 +2,10 @@
 //! loss against finite differences, and H1 training beating L2 training on an analytic map.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use dino::nn::train::{accuracies, batch_loss, train, AdamSettings, Samples};
-use dino::nn::{LossWeights, Mlp, MlpShape};
+use dino::nn::train::{
+    accuracies, batch_loss, full_batch_loss, train, JacobianMetric, Samples, TrainSettings,
+};
+use dino::nn::{DenseMlp, JacobianTerm, Loss, Mlp, MlpShape};
 use dino::rng::{stream, Purpose};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -57,29 +59,17 @@ fn input_jacobian_matches_finite_differences() {
     assert!(worst < 2e-3, "max |∇φ − finite differences| = {worst}");
 }
 
-#[test]
-fn weight_gradient_of_the_h1_loss_matches_finite_differences() {
+/// Checks the autodiff weight gradient of `loss_of` along a random direction of all weights
+/// against central finite differences.
+fn check_weight_gradient(mlp: &Mlp, loss_of: &dyn Fn(&Mlp) -> Tensor<1>, what: &str) {
     let device = Device::flex().autodiff();
-    let mlp = Mlp::new(SHAPE, 4, &device);
-    let mut rng = stream(9, Purpose::Sketch, 0);
+    let mut rng = stream(19, Purpose::Sketch, 1);
     let mut normal = |n: usize| -> Vec<f32> {
         (0..n)
             .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
             .collect()
     };
-    let (x, q, j) = (normal(5 * 6), normal(5 * 4), normal(5 * 4 * 6));
-    let loss_of = |m: &Mlp| {
-        let jt = Tensor::from_data(TensorData::new(j.clone(), [5, 4, 6]), &device);
-        batch_loss(
-            m,
-            batch(&x, 5, 6, &device),
-            batch(&q, 5, 4, &device),
-            Some(jt),
-            LossWeights::H1,
-        )
-    };
-    let grads = mlp.gradients(&loss_of(&mlp).backward());
-    // directional derivative along a random direction d of all weights
+    let grads = mlp.gradients(&loss_of(mlp).backward());
     let weights = mlp.weights();
     let direction: Vec<(Vec<f32>, Vec<f32>)> = weights
         .iter()
@@ -115,8 +105,151 @@ fn weight_gradient_of_the_h1_loss_matches_finite_differences() {
     let fd = (shifted(eps) - shifted(-eps)) / (2.0 * f64::from(eps));
     assert!(
         (fd - analytic).abs() < 2e-2 * analytic.abs(),
-        "autodiff {analytic} vs finite differences {fd}"
+        "{what}: autodiff {analytic} vs finite differences {fd}"
     );
+}
+
+#[test]
+fn weight_gradients_of_every_loss_match_finite_differences() {
+    let device = Device::flex().autodiff();
+    let mlp = Mlp::new(SHAPE, 4, &device);
+    let data = analytic_samples(5, 9);
+    let svd = data.svd(4).unwrap();
+    let blocks: Vec<Vec<usize>> = (0..5).map(|i| vec![i % 4, (i + 2) % 4]).collect();
+    for (loss, blocks) in [
+        (Loss::L2, None),
+        (Loss::H1, None),
+        (Loss::with_term(JacobianTerm::ReducedSvd { rank: 4 }), None),
+        (
+            Loss::with_term(JacobianTerm::Subsampled { rank: 4, block: 2 }),
+            Some(&blocks[..]),
+        ),
+    ] {
+        let loss_of = |m: &Mlp| full_batch_loss(m, &data, Some(&svd), loss, blocks, &device);
+        check_weight_gradient(&mlp, &loss_of, loss.jacobian.name());
+    }
+    // the same losses measured in a metric (directions D, output scale S), as DIPNet trains
+    let mut metric_data = data.clone();
+    metric_data.metric = Some(JacobianMetric {
+        directions: (0..36).map(|k| ((k * 7 % 13) as f32 - 6.0) / 5.0).collect(),
+        k: 6,
+        output_scale: vec![1.5, 0.5, 1.0, 2.0],
+    });
+    let metric_svd = metric_data.svd(4).unwrap();
+    for loss in [
+        Loss::H1,
+        Loss::with_term(JacobianTerm::ReducedSvd { rank: 4 }),
+    ] {
+        let loss_of =
+            |m: &Mlp| full_batch_loss(m, &metric_data, Some(&metric_svd), loss, None, &device);
+        check_weight_gradient(&mlp, &loss_of, loss.jacobian.name());
+    }
+    // the batch loss of the trainer's inner loop is the same function
+    let rows: Vec<f32> = data.x.clone();
+    let jt = Tensor::from_data(
+        TensorData::new(data.jacobian.clone().unwrap(), [5, 4, 6]),
+        &device,
+    );
+    let a = to_vec(batch_loss(
+        &mlp,
+        batch(&rows, 5, 6, &device),
+        batch(&data.q, 5, 4, &device),
+        Some(jt),
+        Loss::H1,
+    ))[0];
+    let b = to_vec(full_batch_loss(&mlp, &data, None, Loss::H1, None, &device))[0];
+    assert!((a - b).abs() < 1e-6 * a.abs());
+}
+
+#[test]
+fn sample_svd_reconstructs_each_jacobian_and_rejects_too_large_ranks() {
+    let data = analytic_samples(8, 4);
+    assert!(data.svd(5).is_err(), "rank 5 > min(4, 6)");
+    assert!(data.svd(0).is_err());
+    let svd = data.svd(4).unwrap();
+    // U Σ Vᵀ reproduces each Jacobian (rank 4 = full row rank here)
+    for i in 0..8 {
+        for a in 0..4 {
+            for b in 0..6 {
+                let r: f32 = (0..4)
+                    .map(|k| {
+                        svd.u[(i * 4 + a) * 4 + k] * svd.s[i * 4 + k] * svd.v[(i * 6 + b) * 4 + k]
+                    })
+                    .sum();
+                let j = data.jacobian.as_ref().unwrap()[(i * 4 + a) * 6 + b];
+                assert!((r - j).abs() < 1e-4, "SVD reconstruction {r} vs {j}");
+            }
+        }
+    }
+}
+
+#[test]
+fn jacobians_along_directions_and_of_wide_inputs_match_the_f64_network_and_finite_differences() {
+    let device = Device::flex();
+    // input 20 > width 8: the full Jacobian is propagated from the first pre-activation
+    for shape in [
+        MlpShape {
+            input: 20,
+            width: 8,
+            depth: 3,
+            output: 5,
+        },
+        MlpShape {
+            input: 3,
+            width: 8,
+            depth: 2,
+            output: 7,
+        },
+    ] {
+        let mlp = Mlp::new(shape, 2, &device);
+        let dense = DenseMlp::from_mlp(&mlp);
+        let x: Vec<f32> = (0..shape.input)
+            .map(|i| ((i * 5 % 7) as f32 - 3.0) / 4.0)
+            .collect();
+        let (y, jac) = mlp.forward_with_jacobian(batch(&x, 1, shape.input, &device));
+        let (y, jac) = (to_vec(y), to_vec(jac));
+        let xd = ndarray::Array1::from_iter(x.iter().map(|&v| f64::from(v)));
+        let (yd, jd) = dense.forward_with_jacobian(xd.view());
+        for o in 0..shape.output {
+            assert!((f64::from(y[o]) - yd[o]).abs() < 1e-5);
+            for i in 0..shape.input {
+                assert!(
+                    (f64::from(jac[o * shape.input + i]) - jd[[o, i]]).abs() < 1e-5,
+                    "{shape:?}: burn vs f64 Jacobian at ({o}, {i})"
+                );
+            }
+        }
+        // f64 Jacobian vs central differences
+        let h = 1e-6;
+        for i in 0..shape.input {
+            let (mut xp, mut xm) = (xd.clone(), xd.clone());
+            xp[i] += h;
+            xm[i] -= h;
+            let fd = (dense.forward(xp.view()) - dense.forward(xm.view())) / (2.0 * h);
+            for o in 0..shape.output {
+                assert!(
+                    (fd[o] - jd[[o, i]]).abs() < 1e-6,
+                    "{shape:?}: FD at ({o}, {i})"
+                );
+            }
+        }
+        // directional derivatives ∇φ Dᵀ for two directions
+        let dirs: Vec<f32> = (0..2 * shape.input)
+            .map(|k| ((k * 3 % 5) as f32 - 2.0) / 3.0)
+            .collect();
+        let dt = Tensor::from_data(TensorData::new(dirs.clone(), [1, 2, shape.input]), &device);
+        let (_, jd_dirs) =
+            mlp.forward_with_directions(batch(&x, 1, shape.input, &device), Some(dt));
+        let jd_dirs = to_vec(jd_dirs);
+        for o in 0..shape.output {
+            for k in 0..2 {
+                let expect: f64 = (0..shape.input)
+                    .map(|i| jd[[o, i]] * f64::from(dirs[k * shape.input + i]))
+                    .sum();
+                assert!((f64::from(jd_dirs[o * 2 + k]) - expect).abs() < 1e-5);
+            }
+        }
+    }
 }
 
 /// q(x) = A x + c ⊙ (B x)² with rank-2 B: a low-rank quadratic map ℝ⁶ → ℝ⁴ and its Jacobian.
@@ -158,6 +291,7 @@ fn analytic_samples(count: usize, seed: u64) -> Samples {
         x: xs,
         q: qs,
         jacobian: Some(js),
+        metric: None,
     }
 }
 
@@ -165,28 +299,24 @@ fn analytic_samples(count: usize, seed: u64) -> Samples {
 fn h1_training_beats_l2_training_on_a_low_rank_quadratic() {
     let device = Device::flex().autodiff();
     let (training, test) = (analytic_samples(32, 1), analytic_samples(256, 2));
-    let settings = AdamSettings {
-        epochs: 300,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        seed: 0,
-    };
+    let settings = TrainSettings::adam(300, 8, 3e-3, 0);
     let fit = |weights| {
         let (mlp, history) = train(
             Mlp::new(SHAPE, 7, &device),
             &training,
             weights,
-            settings,
+            &settings,
             &device,
-        );
+        )
+        .unwrap();
         assert!(
             history.last().unwrap() < &history[0],
             "the loss decreases: {history:?}"
         );
         accuracies(&mlp, &test, &device)
     };
-    let (l2_of_l2, h1_of_l2) = fit(LossWeights::L2);
-    let (l2_of_h1, h1_of_h1) = fit(LossWeights::H1);
+    let (l2_of_l2, h1_of_l2) = fit(Loss::L2);
+    let (l2_of_h1, h1_of_h1) = fit(Loss::H1);
     let (h1_of_l2, h1_of_h1) = (h1_of_l2.unwrap(), h1_of_h1.unwrap());
     eprintln!("L2 training: l2 {l2_of_l2:.3} h1 {h1_of_l2:.3}; H1 training: l2 {l2_of_h1:.3} h1 {h1_of_h1:.3}");
     assert!(
@@ -203,20 +333,16 @@ fn h1_training_beats_l2_training_on_a_low_rank_quadratic() {
 fn training_is_deterministic_given_the_seed() {
     let device = Device::flex().autodiff();
     let data = analytic_samples(16, 3);
-    let settings = AdamSettings {
-        epochs: 5,
-        batch_size: 4,
-        learning_rate: 1e-3,
-        seed: 11,
-    };
+    let settings = TrainSettings::adam(5, 4, 1e-3, 11);
     let run = || {
         train(
             Mlp::new(SHAPE, 5, &device),
             &data,
-            LossWeights::H1,
-            settings,
+            Loss::H1,
+            &settings,
             &device,
         )
+        .unwrap()
         .0
         .weights()
     };

@@ -7,9 +7,7 @@ use clap::Args;
 use crate::bases::{
     active_subspace_from_data, active_subspace_from_map, jjt, kle, pod, BasisKind, EigenSettings,
 };
-use crate::data::load;
 use crate::error::{Error, Result};
-use crate::problem::Problem;
 
 /// Arguments of `dino bases`.
 #[derive(Debug, Args)]
@@ -44,29 +42,11 @@ pub struct BasesArgs {
 }
 
 pub fn run(args: BasesArgs) -> Result<()> {
-    let mut problem = Problem::load(&args.problem)?;
-    if let Some(n) = args.mesh {
-        problem = problem.with_mesh(n).map_err(|_| {
-            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
-        })?;
-    }
+    let problem = super::load_problem(&args.problem, args.mesh)?;
     let data = if args.data.is_empty() {
         None
     } else {
-        let data = load(&args.data)?;
-        if data.manifest.problem.hash != problem.hash() {
-            return Err(Error::invalid(
-                args.data[0].join("manifest.json").display().to_string(),
-                "problem.hash",
-                format!(
-                    "{} (the problem {} with its mesh)",
-                    problem.hash(),
-                    problem.path.display()
-                ),
-                &data.manifest.problem.hash,
-            ));
-        }
-        Some(data)
+        Some(super::data::load_for(&problem, &args.data)?)
     };
     let need_data = |what: &str| {
         Error::invalid(

@@ -6,7 +6,6 @@ use clap::Args;
 
 use crate::data::{generate, GenerateOptions, JacobianKind};
 use crate::error::{Error, Result};
-use crate::problem::Problem;
 
 /// Arguments of `dino generate`.
 #[derive(Debug, Args)]
@@ -60,12 +59,7 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let mut problem = Problem::load(&args.problem)?;
-    if let Some(n) = args.mesh {
-        problem = problem.with_mesh(n).map_err(|_| {
-            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
-        })?;
-    }
+    let problem = super::load_problem(&args.problem, args.mesh)?;
     let options = GenerateOptions {
         samples: args.samples,
         seed: args.seed,

@@ -4,10 +4,23 @@ mod bases;
 mod data;
 mod generate;
 mod solve;
+mod train;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::problem::Problem;
+
+/// Reads a problem file, with the mesh size overridden by `--mesh`.
+pub(crate) fn load_problem(path: &std::path::Path, mesh: Option<i64>) -> Result<Problem> {
+    let problem = Problem::load(path)?;
+    match mesh {
+        Some(n) => problem.with_mesh(n).map_err(|_| {
+            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
+        }),
+        None => Ok(problem),
+    }
+}
 
 /// Derivative-informed neural operators for PDE-constrained outer-loop problems.
 #[derive(Debug, Parser)]
@@ -27,6 +40,10 @@ enum Command {
     Data(data::DataArgs),
     /// Reduced bases: active subspace, KLE, POD, derivative outer product (with eigenvalue plots).
     Bases(bases::BasesArgs),
+    /// Train a DIPNet surrogate (L2, H1, reduced-H1 or MS loss) into a model folder.
+    Train(train::TrainArgs),
+    /// Test accuracies of a surrogate on a data set (L2, H1, reduced H1).
+    Eval(train::EvalArgs),
 }
 
 /// Parses the command line and runs the command. Argument errors exit with code 2 (clap).
@@ -37,5 +54,7 @@ pub fn run() -> Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Data(args) => data::run(args),
         Command::Bases(args) => bases::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => train::eval(args),
     }
 }

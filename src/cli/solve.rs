@@ -6,11 +6,10 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::npy::{read_vector, write_matrix};
 use crate::io::vtu::{write_vtu, PointField};
 use crate::io::write_atomic;
-use crate::problem::Problem;
 use crate::rng::{stream, Purpose};
 
 /// Arguments of `dino solve`.
@@ -45,12 +44,7 @@ pub struct SolveArgs {
 
 pub fn run(args: SolveArgs) -> Result<()> {
     let start = Instant::now();
-    let mut problem = Problem::load(&args.problem)?;
-    if let Some(n) = args.mesh {
-        problem = problem.with_mesh(n).map_err(|_| {
-            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
-        })?;
-    }
+    let problem = super::load_problem(&args.problem, args.mesh)?;
     let model = problem.model()?;
     let d_m = model.input_dim();
     let (m, parameter) = match (&args.param, args.sample) {

@@ -8,13 +8,22 @@
 //! derivatives cost O((d_Q + d_M) r_M) after one network evaluation. The training targets live in
 //! the reduced coordinates: y = Uᵀ(q − q̄) and Uᵀ J V (the H1 loss then costs O(r_Q r_M)).
 
-use burn::tensor::{Device, Tensor, TensorData};
 use ndarray::{Array1, Array2, Axis};
 
+use super::dense::DenseMlp;
 use super::mlp::Mlp;
-use super::train::Samples;
+use super::train::{JacobianMetric, Samples};
 use crate::error::{Error, Result};
 use crate::map::{DifferentiableMap, Linearization};
+
+/// Jacobian data of a training set.
+#[derive(Debug, Clone, Copy)]
+pub enum JacobianData<'a> {
+    /// J (N × d_Q × d_M).
+    Full(&'a ndarray::Array3<f32>),
+    /// J E_data (N × d_Q × r) for a basis whose first r_M columns are the encoder E.
+    ProjectedOnEncoder(&'a ndarray::Array3<f32>),
+}
 
 /// Affine maps and bases around the MLP.
 #[derive(Debug, Clone)]
@@ -102,51 +111,114 @@ impl ReducedCoordinates {
         ((m - &self.input_shift).dot(&self.encoder) - &self.input_mean) / &self.input_std
     }
 
-    /// Training samples in network coordinates: x = (c − μ_c)/σ_c, targets (y − μ_y)/σ_y and,
-    /// with Jacobians J (N × d_Q × d_M), diag(1/σ_y) Uᵀ J V diag(σ_c).
+    /// Training samples in network coordinates: x = (c − μ_c)/σ_c, targets (y − μ_y)/σ_y, and
+    /// Jacobian targets in the metric of the full Jacobian (see [`Self::samples_from`]).
     pub fn samples(
         &self,
         m: &Array2<f64>,
         q: &Array2<f64>,
         jacobians: Option<&ndarray::Array3<f32>>,
     ) -> Samples {
+        self.samples_from(m, q, jacobians.map(JacobianData::Full))
+    }
+
+    /// Training samples with full Jacobians J or their projections J E.
+    ///
+    /// The surrogate's Jacobian is ∇f = K Eᵀ with K = U S_y ∇φ S_c⁻¹ (S = diag σ). With
+    /// G = EᵀE = G^{1/2} G^{1/2}, the full-Jacobian error splits (ℓ²-orthogonally) into a part
+    /// no network can change and ‖(K − J E G⁻¹) G^{1/2}‖_F, and since U is orthonormal that is
+    ///   ‖S_y ∇φ (S_c⁻¹ G^{1/2}) − Uᵀ J E G^{−1/2}‖_F  (+ the part of J E G^{−1/2} outside U).
+    /// So the Jacobian target is T_i = Uᵀ J_i E G^{−1/2} (r_Q × r_M, O(r_Q r_M) per sample),
+    /// compared with S_y ∇φ Dᵀ along the directions Dᵀ = S_c⁻¹ G^{1/2}: training on it
+    /// minimizes the paper's full H1 error, not an error distorted by the basis scaling.
+    pub fn samples_from(
+        &self,
+        m: &Array2<f64>,
+        q: &Array2<f64>,
+        jacobians: Option<JacobianData<'_>>,
+    ) -> Samples {
         let x = self.network_inputs(m);
         let y = ((q - &self.output_shift).dot(&self.output_basis) - &self.output_mean)
             / &self.output_std;
         let (r_m, r_q) = (self.encoder.ncols(), self.output_basis.ncols());
-        let jacobian = jacobians.map(|js| {
+        let gram = self.encoder.t().dot(&self.encoder);
+        let (values, vectors) = crate::bases::eigensolver::symmetric_eigen(&gram);
+        let power = |p: f64| {
+            let scaled = &vectors * &values.mapv(|l| l.max(f64::MIN_POSITIVE).powf(p));
+            scaled.dot(&vectors.t())
+        };
+        let (sqrt_g, inv_sqrt_g) = (power(0.5), power(-0.5));
+        let jacobian = jacobians.map(|data| {
+            let js = match data {
+                JacobianData::Full(js) | JacobianData::ProjectedOnEncoder(js) => js,
+            };
             let mut out = Vec::with_capacity(js.shape()[0] * r_q * r_m);
             for j in js.axis_iter(Axis(0)) {
-                let reduced = self
-                    .output_basis
-                    .t()
-                    .dot(&j.mapv(f64::from))
-                    .dot(&self.decoder);
-                for a in 0..r_q {
-                    for b in 0..r_m {
-                        out.push((reduced[[a, b]] * self.input_std[b] / self.output_std[a]) as f32);
+                let je = match data {
+                    JacobianData::Full(_) => j.mapv(f64::from).dot(&self.encoder),
+                    JacobianData::ProjectedOnEncoder(_) => {
+                        j.slice(ndarray::s![.., ..r_m]).mapv(f64::from)
                     }
-                }
+                };
+                let target = self.output_basis.t().dot(&je).dot(&inv_sqrt_g);
+                out.extend(target.iter().map(|&v| v as f32));
             }
             out
         });
+        // D = (S_c⁻¹ G^{1/2})ᵀ = G^{1/2} S_c⁻¹: row l is column l of S_c⁻¹ G^{1/2}
+        let directions =
+            Array2::from_shape_fn((r_m, r_m), |(l, b)| sqrt_g[[b, l]] / self.input_std[b]);
         Samples {
             count: m.nrows(),
             input: r_m,
             output: r_q,
             x: x.iter().map(|&v| v as f32).collect(),
             q: y.iter().map(|&v| v as f32).collect(),
+            metric: jacobian.as_ref().map(|_| JacobianMetric {
+                directions: directions.iter().map(|&v| v as f32).collect(),
+                k: r_m,
+                output_scale: self.output_std.iter().map(|&v| v as f32).collect(),
+            }),
             jacobian,
         }
     }
 }
 
-/// A trained DIPNet: the MLP φ and its reduced coordinates.
+/// A trained DIPNet: the MLP φ (f64 inference copy) and its reduced coordinates.
+#[derive(Debug, Clone)]
 pub struct DipNet {
-    pub mlp: Mlp,
+    pub network: DenseMlp,
     pub coordinates: ReducedCoordinates,
-    /// Device the MLP evaluates on (no autodiff needed for inference).
-    pub device: Device,
+}
+
+impl DipNet {
+    /// The DIPNet of a trained burn MLP.
+    pub fn new(mlp: &Mlp, coordinates: ReducedCoordinates) -> Self {
+        DipNet {
+            network: DenseMlp::from_mlp(mlp),
+            coordinates,
+        }
+    }
+
+    /// The reduced input coefficients c = Eᵀ(m − m̄) of a parameter.
+    pub fn encode(&self, m: &[f64]) -> Array1<f64> {
+        let rc = &self.coordinates;
+        rc.encoder
+            .t()
+            .dot(&(&ndarray::ArrayView1::from(m) - &rc.input_shift))
+    }
+
+    /// The surrogate at the reduced coefficients c: f = q̄ + U ψ(c) and J_r = ∂f/∂c (d_Q × r_M).
+    pub fn evaluate_reduced(&self, c: &Array1<f64>) -> (Array1<f64>, Array2<f64>) {
+        let rc = &self.coordinates;
+        let x = (c - &rc.input_mean) / &rc.input_std;
+        let (phi, dphi) = self.network.forward_with_jacobian(x.view());
+        let psi = &rc.output_mean + &(&rc.output_std * &phi);
+        let output = &rc.output_shift + &rc.output_basis.dot(&psi);
+        let scaled = dphi * &rc.output_std.view().insert_axis(Axis(1))
+            / &rc.input_std.view().insert_axis(Axis(0));
+        (output, rc.output_basis.dot(&scaled))
+    }
 }
 
 /// The DIPNet at one parameter: f(m) and the reduced Jacobian J_r.
@@ -166,28 +238,11 @@ impl DifferentiableMap for DipNet {
     }
     fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
         crate::error::check_finite_vector(m, self.input_dim(), "surrogate input", "m")?;
-        let rc = &self.coordinates;
-        let x =
-            rc.network_inputs(&Array2::from_shape_vec((1, m.len()), m.to_vec()).expect("one row"));
-        let (r_m, r_q) = (rc.encoder.ncols(), rc.output_basis.ncols());
-        let xt = Tensor::<2>::from_data(
-            TensorData::new(x.iter().map(|&v| v as f32).collect::<Vec<_>>(), [1, r_m]),
-            &self.device,
-        );
-        let (phi, dphi) = self.mlp.forward_with_jacobian(xt);
-        let phi: Vec<f32> = phi.into_data().try_to_vec().expect("f32");
-        let dphi: Vec<f32> = dphi.into_data().try_to_vec().expect("f32");
-        let psi = Array1::from_shape_fn(r_q, |a| {
-            rc.output_mean[a] + rc.output_std[a] * f64::from(phi[a])
-        });
-        let output = (&rc.output_shift + &rc.output_basis.dot(&psi)).to_vec();
-        let scaled = Array2::from_shape_fn((r_q, r_m), |(a, b)| {
-            rc.output_std[a] * f64::from(dphi[a * r_m + b]) / rc.input_std[b]
-        });
+        let (output, reduced_jacobian) = self.evaluate_reduced(&self.encode(m));
         Ok(Box::new(DipNetLinearization {
             net: self,
-            output,
-            reduced_jacobian: rc.output_basis.dot(&scaled),
+            output: output.to_vec(),
+            reduced_jacobian,
         }))
     }
 }

@@ -121,44 +121,79 @@ impl Mlp {
     }
 
     /// φ(x) [B, output] and its input Jacobian ∇φ(x) [B, output, input].
-    ///
-    /// The Jacobian rows of the whole batch are stacked into one [B·input, width] matrix so that
-    /// each layer's J_h W is a single large matrix product rather than B small ones.
     pub fn forward_with_jacobian(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<3>) {
+        self.forward_with_directions(x, None)
+    }
+
+    /// φ(x) [B, output] and the directional derivatives ∇φ(x) Dᵀ [B, output, k] along the
+    /// directions D [B, k, input] (rows of D are directions); `None` means D = I (the full
+    /// input Jacobian).
+    ///
+    /// The derivative rows of the whole batch are stacked into one [B·k, width] matrix so that
+    /// each layer's J_h W is a single large matrix product. For the full Jacobian of a network
+    /// whose input is wider than its first layer (the generic network on d_M = 4225 inputs),
+    /// forward mode starts at the first pre-activation instead: ∇φ = ∇_{z₀}φ · W₀ᵀ, so the
+    /// propagated block has width₀ rows per sample instead of `input`.
+    pub fn forward_with_directions(
+        &self,
+        x: Tensor<2>,
+        directions: Option<Tensor<3>>,
+    ) -> (Tensor<2>, Tensor<3>) {
         let [batch, input] = x.dims();
-        let rows = (batch * input) as i64;
-        let mut h = x;
-        let mut jac: Option<Tensor<2>> = None; // [B·input, width]
-        let times_weight = |jac: Option<Tensor<2>>, w: Tensor<2>| -> Tensor<2> {
-            match jac {
-                Some(j) => j.matmul(w),
-                None => {
-                    // J_{z_0} = W_0 for every sample
-                    let [i, o] = w.dims();
-                    w.unsqueeze_dim::<3>(0)
-                        .expand([batch as i64, i as i64, o as i64])
-                        .reshape([rows, o as i64])
-                }
-            }
+        let device = x.device();
+        let layers: Vec<&Linear> = self
+            .hidden
+            .iter()
+            .chain(std::iter::once(&self.output))
+            .collect();
+        let w0 = layers[0].weight.val();
+        let width0 = w0.dims()[1];
+        let expand = |m: Tensor<2>| {
+            let [i, o] = m.dims();
+            m.unsqueeze_dim::<3>(0)
+                .expand([batch as i64, i as i64, o as i64])
+                .reshape([(batch * i) as i64, o as i64])
         };
-        for layer in &self.hidden {
+        // J_{z₀} for the k propagated directions, [B·k, width₀]; `tail` = W₀ when the
+        // propagation starts at z₀ and ∇φ still has to be multiplied by W₀ᵀ.
+        let (k, mut jz, tail) = match directions {
+            Some(d) => {
+                let k = d.dims()[1];
+                let d = d.reshape([(batch * k) as i64, input as i64]);
+                (k, d.matmul(w0), None)
+            }
+            None if input > width0 => (width0, expand(Tensor::<2>::eye(width0, &device)), Some(w0)),
+            None => (input, expand(w0), None),
+        };
+        let rows = (batch * k) as i64;
+        let mut h = x;
+        let last = layers.len() - 1;
+        for (l, layer) in layers.iter().enumerate() {
             let z = layer.forward(h);
+            if l > 0 {
+                jz = jz.matmul(layer.weight.val());
+            }
+            if l == last {
+                h = z;
+                break;
+            }
             let width = z.dims()[1];
-            let jz = times_weight(jac, layer.weight.val());
             let slope = activation::sigmoid(z.clone()).unsqueeze_dim::<3>(1); // [B, 1, width]
-            jac = Some(
-                (jz.reshape([batch as i64, input as i64, width as i64]) * slope)
-                    .reshape([rows, width as i64]),
-            );
+            jz = (jz.reshape([batch as i64, k as i64, width as i64]) * slope)
+                .reshape([rows, width as i64]);
             h = activation::softplus(z, 1.0);
         }
-        let y = self.output.forward(h);
-        let out = y.dims()[1];
-        let jy = times_weight(jac, self.output.weight.val()).reshape([
-            batch as i64,
-            input as i64,
-            out as i64,
-        ]);
-        (y, jy.swap_dims(1, 2))
+        let out = h.dims()[1];
+        let jy = jz
+            .reshape([batch as i64, k as i64, out as i64])
+            .swap_dims(1, 2); // [B, out, k]
+        let jy = match tail {
+            Some(w0) => jy
+                .reshape([(batch * out) as i64, k as i64])
+                .matmul(w0.transpose())
+                .reshape([batch as i64, out as i64, input as i64]),
+            None => jy,
+        };
+        (h, jy)
     }
 }

@@ -1,12 +1,17 @@
-//! Neural networks (burn): the MLP with forward-mode input Jacobians, the relative L2 / H1
-//! losses, and a minimal deterministic Adam loop. The full trainer, DIPNet with reduced bases,
-//! model files and `dino train` / `dino eval` build on these (issue #5).
+//! Neural networks: the MLP φ (burn, with forward-mode input Jacobians for training), its f64
+//! inference copy, the L2 / H1 / reduced-H1 / MS losses, the trainer, DIPNet (φ between reduced
+//! bases, a differentiable map) and its model files.
 
+pub mod dense;
 pub mod dipnet;
+pub mod evaluate;
 pub mod loss;
 pub mod mlp;
+pub mod model_file;
 pub mod train;
 
-pub use dipnet::{DipNet, ReducedCoordinates};
-pub use loss::LossWeights;
+pub use dense::DenseMlp;
+pub use dipnet::{DipNet, JacobianData, ReducedCoordinates};
+pub use loss::{JacobianTerm, Loss};
 pub use mlp::{Mlp, MlpShape};
+pub use model_file::{Metrics, ModelRecord, Surrogate};

@@ -1,0 +1,535 @@
+//! `dino train` and `dino eval`: a DIPNet surrogate from a data set and an input basis, and its
+//! test accuracies.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use ndarray::Array2;
+
+use crate::bases::Basis;
+use crate::data::{Dataset, JacobianKind};
+use crate::error::{Error, Result};
+use crate::io::{checksum, write_atomic};
+use crate::nn::evaluate::{test_metrics, TestJacobians};
+use crate::nn::model_file::{
+    weight_bytes, Architecture, Normalization, TrainedFor, TrainingRecord,
+};
+use crate::nn::train::{train_network, EpochRecord, StopReason, TrainSettings};
+use crate::nn::{
+    DipNet, JacobianData, JacobianTerm, Loss, Mlp, MlpShape, ModelRecord, ReducedCoordinates,
+    Surrogate,
+};
+use crate::problem::Problem;
+use crate::report::svg::{semilogy, Series};
+
+/// Loss functions as the CLI names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossName {
+    /// ‖q − f‖²/‖q‖²
+    L2,
+    /// + ‖J − ∇f‖²_F/‖J‖²_F in the reduced bases
+    H1,
+    /// + ‖Σ_r − U_rᵀ∇f V_r‖²_F/‖Σ_r‖²_F (per-sample SVD)
+    ReducedH1,
+    /// reduced H1 on random diagonal blocks (matrix subsampling)
+    Ms,
+}
+
+/// Compute device for training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceName {
+    Cpu,
+    Cuda,
+    Wgpu,
+}
+
+/// The burn device for a name; GPU backends exist only in builds with their cargo feature.
+pub fn device(name: DeviceName) -> Result<burn::tensor::Device> {
+    let unavailable = |feature: &str| {
+        Error::invalid(
+            "command line",
+            "--device",
+            format!("a backend of this build (rebuild with `cargo build --release --features {feature}`)"),
+            feature,
+        )
+    };
+    match name {
+        DeviceName::Cpu => Ok(burn::tensor::Device::flex()),
+        #[cfg(feature = "cuda")]
+        DeviceName::Cuda => Ok(burn::tensor::Device::cuda(0)),
+        #[cfg(not(feature = "cuda"))]
+        DeviceName::Cuda => Err(unavailable("cuda")),
+        #[cfg(feature = "wgpu")]
+        DeviceName::Wgpu => Ok(burn::tensor::Device::wgpu(
+            burn::tensor::DeviceKind::DefaultDevice,
+        )),
+        #[cfg(not(feature = "wgpu"))]
+        DeviceName::Wgpu => Err(unavailable("wgpu")),
+    }
+}
+
+/// Arguments of `dino train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Problem file (TOML) the data were generated for.
+    #[arg(long)]
+    problem: PathBuf,
+    /// Training data folder(s) from `dino generate`.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Input basis folder from `dino bases` (active subspace by default, or KLE).
+    #[arg(long)]
+    basis: PathBuf,
+    /// Input rank r_M (default: all basis vectors).
+    #[arg(long)]
+    input_rank: Option<usize>,
+    /// Output rank r_Q: the identity when r_Q = d_Q, otherwise POD of the training outputs
+    /// (default: min(50, d_Q)).
+    #[arg(long)]
+    output_rank: Option<usize>,
+    /// Loss.
+    #[arg(long, value_enum, default_value_t = LossName::H1)]
+    loss: LossName,
+    /// Rank of the per-sample Jacobian SVD (reduced-h1, ms; default min(r_Q, r_M)).
+    #[arg(long)]
+    svd_rank: Option<usize>,
+    /// Singular-vector block size of the ms loss.
+    #[arg(long, default_value_t = 10)]
+    ms_block: usize,
+    /// Weight of the Jacobian term (the L2 term has weight 1).
+    #[arg(long, default_value_t = 1.0)]
+    jacobian_weight: f64,
+    /// Hidden layer width of φ.
+    #[arg(long, default_value_t = 50)]
+    width: usize,
+    /// Hidden layers of φ.
+    #[arg(long, default_value_t = 6)]
+    depth: usize,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Learning rate of the first epoch.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Learning rate of the last epoch (geometric decay; default: lr / 10).
+    #[arg(long)]
+    lr_final: Option<f64>,
+    /// Fraction of the samples held out for validation (early stopping, best model).
+    #[arg(long, default_value_t = 0.1)]
+    validation: f64,
+    /// Stop after this many epochs without validation improvement.
+    #[arg(long, default_value_t = 50)]
+    patience: usize,
+    /// Seed of the initialization, split, shuffling and subsampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Test data: evaluate the trained model and record its metrics in model.json.
+    #[arg(long, num_args = 1..)]
+    test_data: Vec<PathBuf>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceName::Cpu)]
+    device: DeviceName,
+    /// Override the problem's mesh size.
+    #[arg(long)]
+    mesh: Option<i64>,
+    /// Output model folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn positive(field: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "command line",
+            field,
+            "a positive number",
+            value,
+        ))
+    }
+}
+
+/// The output basis U (d_Q × r_Q) and its kind: identity for r_Q = d_Q, POD otherwise.
+fn output_basis(data: &Dataset, rank: usize) -> Result<(Array2<f64>, &'static str)> {
+    let d_q = data.q.ncols();
+    if rank == 0 || rank > d_q {
+        return Err(Error::invalid(
+            "command line",
+            "--output-rank",
+            format!("between 1 and d_Q = {d_q}"),
+            rank,
+        ));
+    }
+    if rank == d_q {
+        return Ok((Array2::eye(d_q), "identity"));
+    }
+    Ok((crate::bases::pod(data, rank)?.decoder, "pod"))
+}
+
+/// Jacobian data of the training set in a form the reduced coordinates take; projected data
+/// must have been projected on this very basis's encoder E (the DIPNet H1 target is J E G^{−1/2}).
+fn jacobian_data<'a>(
+    data: &'a Dataset,
+    basis_dir: &Path,
+    r_m: usize,
+) -> Result<Option<JacobianData<'a>>> {
+    let Some(j) = data.jacobian.as_ref() else {
+        return Ok(None);
+    };
+    match data.manifest.jacobian {
+        JacobianKind::Full => Ok(Some(JacobianData::Full(j))),
+        JacobianKind::Projected => {
+            let record = data
+                .manifest
+                .basis
+                .as_ref()
+                .expect("projected data record their basis");
+            let path = basis_dir.join("encoder.npy");
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            if checksum::hex(&bytes) != record.checksum || record.rank < r_m {
+                return Err(Error::invalid(
+                    "command line",
+                    "--basis",
+                    format!(
+                        "the basis whose encoder.npy the data's Jacobians were projected on ({}, rank {} ≥ r_M = {r_m}; generate with --jacobian projected --basis BASIS/encoder.npy)",
+                        record.file, record.rank
+                    ),
+                    path.display(),
+                ));
+            }
+            Ok(Some(JacobianData::ProjectedOnEncoder(j)))
+        }
+        JacobianKind::None => Ok(None),
+    }
+}
+
+fn write_training_log(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    let text = serde_json::to_string_pretty(history).expect("serializable log");
+    write_atomic(dir.join("training_log.json"), |w| {
+        w.write_all(text.as_bytes())
+    })?;
+    let col = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<f64> {
+        history.iter().map(|r| f(r).unwrap_or(f64::NAN)).collect()
+    };
+    let (tl2, tj, vl2, vj) = (
+        col(&|r| Some(r.train_l2)),
+        col(&|r| r.train_jacobian),
+        col(&|r| r.validation_l2),
+        col(&|r| r.validation_jacobian),
+    );
+    let mut series = vec![Series {
+        name: "train L2 term",
+        values: &tl2,
+    }];
+    if history.iter().any(|r| r.train_jacobian.is_some()) {
+        series.push(Series {
+            name: "train Jacobian term",
+            values: &tj,
+        });
+    }
+    if history.iter().any(|r| r.validation_l2.is_some()) {
+        series.push(Series {
+            name: "validation L2 term",
+            values: &vl2,
+        });
+    }
+    if history.iter().any(|r| r.validation_jacobian.is_some()) {
+        series.push(Series {
+            name: "validation Jacobian term",
+            values: &vj,
+        });
+    }
+    let svg = semilogy(
+        "Training curve (relative squared errors)",
+        "epoch",
+        "loss term",
+        &series,
+    );
+    write_atomic(dir.join("training_curve.svg"), |w| {
+        w.write_all(svg.as_bytes())
+    })
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let problem = super::load_problem(&args.problem, args.mesh)?;
+    for (field, v) in [
+        ("--lr", args.lr),
+        ("--jacobian-weight", args.jacobian_weight),
+    ] {
+        positive(field, v)?;
+    }
+    if !(0.0..1.0).contains(&args.validation) {
+        return Err(Error::invalid(
+            "command line",
+            "--validation",
+            "a fraction in [0, 1)",
+            args.validation,
+        ));
+    }
+    for (field, v) in [
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+        ("--width", args.width),
+    ] {
+        if v == 0 {
+            return Err(Error::invalid(
+                "command line",
+                field,
+                "a positive integer",
+                v,
+            ));
+        }
+    }
+    let device = device(args.device)?.autodiff();
+    let data = super::data::load_for(&problem, &args.data)?;
+    let basis = Basis::load(&args.basis)?;
+    if basis.info.problem_hash != problem.hash() && !basis.info.problem_hash.is_empty() {
+        return Err(Error::invalid(
+            args.basis.join("basis.json").display().to_string(),
+            "problem_hash",
+            format!(
+                "{} (the problem {})",
+                problem.hash(),
+                problem.path.display()
+            ),
+            &basis.info.problem_hash,
+        ));
+    }
+    let r_m = args.input_rank.unwrap_or(basis.info.rank);
+    if r_m == 0 || r_m > basis.info.rank {
+        return Err(Error::invalid(
+            "command line",
+            "--input-rank",
+            format!("between 1 and the basis rank {}", basis.info.rank),
+            r_m,
+        ));
+    }
+    let d_q = data.q.ncols();
+    let r_q = args.output_rank.unwrap_or(d_q.min(50));
+    let (u, output_kind) = output_basis(&data, r_q)?;
+    let cols = ndarray::s![.., ..r_m];
+    let coords = ReducedCoordinates::fit(
+        basis.encoder.slice(cols).to_owned(),
+        basis.decoder.slice(cols).to_owned(),
+        u,
+        &data.m,
+        &data.q,
+    )?;
+    let jacobians = jacobian_data(&data, &args.basis, r_m)?;
+    let samples = coords.samples_from(&data.m, &data.q, jacobians);
+    let svd_rank = args.svd_rank.unwrap_or(r_q.min(r_m));
+    let term = match args.loss {
+        LossName::L2 => JacobianTerm::None,
+        LossName::H1 => JacobianTerm::Full,
+        LossName::ReducedH1 => JacobianTerm::ReducedSvd { rank: svd_rank },
+        LossName::Ms => JacobianTerm::Subsampled {
+            rank: svd_rank,
+            block: args.ms_block.min(svd_rank),
+        },
+    };
+    let mut loss = Loss::with_term(term);
+    if term != JacobianTerm::None {
+        loss.jacobian_weight = args.jacobian_weight;
+    }
+    let (train_set, validation) = samples.split(args.validation, args.seed);
+    let settings = TrainSettings {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        final_learning_rate: args.lr_final.unwrap_or(args.lr / 10.0),
+        patience: Some(args.patience),
+        seed: args.seed,
+        progress: true,
+    };
+    positive("--lr-final", settings.final_learning_rate)?;
+    let shape = MlpShape {
+        input: r_m,
+        width: args.width,
+        depth: args.depth,
+        output: r_q,
+    };
+    let mut record = ModelRecord {
+        format: String::new(),
+        architecture: Architecture {
+            kind: "dipnet".into(),
+            mlp: shape,
+            input_basis: basis.info.kind.name().into(),
+            output_basis: output_kind.into(),
+        },
+        problem: TrainedFor::new(&problem, data.m.ncols(), d_q)?,
+        normalization: Normalization {
+            input_mean: vec![],
+            input_std: vec![],
+            output_mean: vec![],
+            output_std: vec![],
+        },
+        training: None,
+        test_metrics: None,
+        files: Default::default(),
+    };
+    let mlp = Mlp::new(shape, args.seed, &device);
+    Surrogate::save(&mlp, &record, &coords, &args.out)?;
+    eprintln!(
+        "training DIPNet {r_m}-{r_q} ({} × {} softplus) with the {} loss on {} samples ({} for validation)",
+        args.depth,
+        args.width,
+        term.name(),
+        train_set.count,
+        validation.as_ref().map_or(0, |v| v.count)
+    );
+    // checkpoint: the best network so far replaces weights.safetensors (and its checksum)
+    let out = args.out.clone();
+    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| -> Result<()> {
+        let bytes = weight_bytes(mlp, &out)?;
+        write_atomic(out.join("weights.safetensors"), |w| w.write_all(&bytes))?;
+        let model_json = out.join("model.json");
+        let text = std::fs::read_to_string(&model_json).map_err(|e| Error::io(&model_json, e))?;
+        let mut saved: ModelRecord =
+            serde_json::from_str(&text).map_err(|e| Error::parse(&model_json, e))?;
+        saved
+            .files
+            .insert("weights.safetensors".into(), checksum::hex(&bytes));
+        let text = serde_json::to_string_pretty(&saved).expect("serializable");
+        write_atomic(&model_json, |w| w.write_all(text.as_bytes()))
+    };
+    let outcome = train_network(
+        mlp,
+        &train_set,
+        validation.as_ref(),
+        loss,
+        &settings,
+        &device,
+        &mut checkpoint,
+    )?;
+    write_training_log(&args.out, &outcome.history)?;
+    record.training = Some(TrainingRecord {
+        loss,
+        settings: settings.clone(),
+        data: args.data.iter().map(|p| p.display().to_string()).collect(),
+        training_samples: train_set.count,
+        validation_samples: validation.as_ref().map_or(0, |v| v.count),
+        epochs_run: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        stop: outcome.stop.clone(),
+        wall_s: started.elapsed().as_secs_f64(),
+        data_wall_s: data.manifest.cost.wall_s,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    let mut surrogate = Surrogate {
+        net: DipNet::new(&outcome.mlp, coords.clone()),
+        record: record.clone(),
+    };
+    if !args.test_data.is_empty() {
+        let test = super::data::load_for(&problem, &args.test_data)?;
+        let model = problem.model()?;
+        surrogate.record.test_metrics = Some(metrics_on(&surrogate.net, &test, model.as_ref())?);
+    }
+    Surrogate::save(&outcome.mlp, &surrogate.record, &coords, &args.out)?;
+    let last = outcome.history.last();
+    eprintln!(
+        "{} after {} epochs in {:.1} s (best epoch {}: validation loss {}); wrote {}/model.json, weights.safetensors, training_log.json, training_curve.svg",
+        match outcome.stop {
+            StopReason::Completed => "finished".to_string(),
+            StopReason::EarlyStopping => "stopped early".to_string(),
+            StopReason::NonFiniteLoss { epoch } => format!("STOPPED: the loss became NaN/infinite in epoch {epoch}; kept the last good checkpoint"),
+        },
+        outcome.history.len(),
+        started.elapsed().as_secs_f64(),
+        outcome.best_epoch.map_or("-".into(), |e| e.to_string()),
+        outcome.best_epoch.and_then(|e| outcome.history.get(e)).and_then(|r| r.validation_loss).map_or("-".into(), |v| format!("{v:.3e}")),
+        args.out.display()
+    );
+    let _ = last;
+    if let Some(m) = &surrogate.record.test_metrics {
+        print_metrics(m);
+    }
+    if let StopReason::NonFiniteLoss { epoch } = outcome.stop {
+        return Err(Error::numerical(
+            "training",
+            format!("the loss became NaN or infinite in epoch {epoch} (try a smaller --lr); the best model so far is in {}", args.out.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Test metrics on a data set: full Jacobians from the data when stored, else recomputed.
+fn metrics_on(
+    net: &DipNet,
+    test: &Dataset,
+    model: &dyn crate::models::PdeModel,
+) -> Result<crate::nn::Metrics> {
+    let jac = match (test.manifest.jacobian, test.jacobian.as_ref()) {
+        (JacobianKind::Full, Some(j)) => TestJacobians::Stored(j),
+        _ => TestJacobians::Recompute(model),
+    };
+    test_metrics(net, &test.m, &test.q, jac)
+}
+
+fn print_metrics(m: &crate::nn::Metrics) {
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+    eprintln!(
+        "test ({} samples): L2 accuracy {}, H1 accuracy {}, reduced H1 accuracy {} (1 − E[rel. err.]: {}, {}, {})",
+        m.samples,
+        pct(Some(m.l2_accuracy)),
+        pct(m.h1_accuracy),
+        pct(m.reduced_h1_accuracy),
+        pct(Some(m.l2_accuracy_mean_relative)),
+        pct(m.h1_accuracy_mean_relative),
+        pct(m.reduced_h1_accuracy_mean_relative),
+    );
+}
+
+/// Arguments of `dino eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Surrogate model folder from `dino train`.
+    #[arg(long)]
+    surrogate: PathBuf,
+    /// Test data folder(s); full Jacobians are recomputed with the PDE when not stored.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Problem file (default: the one recorded in the data's manifest).
+    #[arg(long)]
+    problem: Option<PathBuf>,
+    /// Write the metrics as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Record the metrics in the model's model.json.
+    #[arg(long)]
+    record: bool,
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let mut surrogate = Surrogate::load(&args.surrogate)?;
+    let manifest = crate::data::Manifest::read(&args.data[0])?;
+    let problem = match &args.problem {
+        Some(p) => Problem::load(p)?,
+        None => {
+            let p = Problem::load(&manifest.problem.file)?;
+            if p.hash() == manifest.problem.hash {
+                p
+            } else {
+                p.with_mesh(manifest.problem.mesh as i64)?
+            }
+        }
+    };
+    surrogate.check_problem(&problem, &args.surrogate)?;
+    let test = super::data::load_for(&problem, &args.data)?;
+    let model = problem.model()?;
+    let metrics = metrics_on(&surrogate.net, &test, model.as_ref())?;
+    print_metrics(&metrics);
+    let text = serde_json::to_string_pretty(&metrics).expect("serializable");
+    match &args.json {
+        Some(path) => write_atomic(path, |w| w.write_all(text.as_bytes()))?,
+        None => println!("{text}"),
+    }
+    if args.record {
+        surrogate.record.test_metrics = Some(metrics);
+        surrogate.save_record(&args.surrogate)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The trained MLP φ for inference in f64 with plain dense algebra: no autodiff graph, no
+//! per-op dispatch, so one evaluation with its input Jacobian costs only its flops. This is what
+//! the surrogate runs inside the outer loops (thousands of single-parameter calls).
+//!
+//! Column convention: z_l = W_lᵀ h_l + b_l with W_l stored [in, out] (burn's layout), h_{l+1} =
+//! softplus(z_l), φ = z_L. The Jacobian is the product ∇φ = W_Lᵀ S_{L−1} W_{L−1}ᵀ ⋯ S₀ W₀ᵀ with
+//! S_l = diag(sigmoid(z_l)); it is accumulated from the output side (reverse mode) when the
+//! output is narrower than the input, from the input side otherwise.
+
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+
+use super::mlp::Mlp;
+
+/// One affine layer: W [in, out], b [out].
+#[derive(Debug, Clone)]
+pub struct DenseLayer {
+    pub weight: Array2<f64>,
+    pub bias: Array1<f64>,
+}
+
+/// φ with f64 weights.
+#[derive(Debug, Clone)]
+pub struct DenseMlp {
+    pub layers: Vec<DenseLayer>,
+}
+
+fn softplus(z: f64) -> f64 {
+    // log(1 + e^z) without overflow
+    z.max(0.0) + (-z.abs()).exp().ln_1p()
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+impl DenseMlp {
+    /// Copies the weights of a burn MLP.
+    pub fn from_mlp(mlp: &Mlp) -> Self {
+        let layers = mlp
+            .weights()
+            .into_iter()
+            .map(|(w, b, i, o)| DenseLayer {
+                weight: Array2::from_shape_vec((i, o), w.into_iter().map(f64::from).collect())
+                    .expect("weight shape"),
+                bias: b.into_iter().map(f64::from).collect(),
+            })
+            .collect();
+        DenseMlp { layers }
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].weight.nrows()
+    }
+
+    pub fn output_dim(&self) -> usize {
+        self.layers[self.layers.len() - 1].weight.ncols()
+    }
+
+    /// φ(x) and the activation slopes sigmoid(z_l) of the hidden layers.
+    fn forward_with_slopes(&self, x: ArrayView1<f64>) -> (Array1<f64>, Vec<Array1<f64>>) {
+        let mut h = x.to_owned();
+        let mut slopes = Vec::with_capacity(self.layers.len() - 1);
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let z = layer.weight.t().dot(&h) + &layer.bias;
+            if l == last {
+                return (z, slopes);
+            }
+            slopes.push(z.mapv(sigmoid));
+            h = z.mapv(softplus);
+        }
+        unreachable!("the loop returns at the output layer")
+    }
+
+    /// φ(x).
+    pub fn forward(&self, x: ArrayView1<f64>) -> Array1<f64> {
+        self.forward_with_slopes(x).0
+    }
+
+    /// φ(x) and ∇φ(x) (output × input).
+    pub fn forward_with_jacobian(&self, x: ArrayView1<f64>) -> (Array1<f64>, Array2<f64>) {
+        let (y, slopes) = self.forward_with_slopes(x);
+        let last = self.layers.len() - 1;
+        let jacobian = if self.output_dim() <= self.input_dim() {
+            // G = W_Lᵀ, then G ← (G S_l) W_lᵀ for l = L−1 … 0
+            let mut g = self.layers[last].weight.t().to_owned();
+            for l in (0..last).rev() {
+                g *= &slopes[l].view().insert_axis(Axis(0));
+                g = g.dot(&self.layers[l].weight.t());
+            }
+            g
+        } else {
+            // G = W₀ᵀ, then G ← W_lᵀ (S_{l−1} G) for l = 1 … L
+            let mut g = self.layers[0].weight.t().to_owned();
+            for l in 1..=last {
+                g *= &slopes[l - 1].view().insert_axis(Axis(1));
+                g = self.layers[l].weight.t().dot(&g);
+            }
+            g
+        };
+        (y, jacobian)
+    }
+}

@@ -1,0 +1,114 @@
+//! Test metrics of a surrogate against PDE data, as the paper's code computes them:
+//!   l2_accuracy  = 1 − sqrt(E[‖q − f‖² / ‖q‖²]),
+//!   h1_accuracy  = 1 − sqrt(E[‖J − ∇f‖²_F / ‖J‖²_F])   (full d_Q × d_M Jacobians),
+//!   reduced_h1_accuracy: the same for Uᵀ J V vs Uᵀ ∇f V in the model's bases,
+//! and the eq. 3.6 variants 1 − E[relative error] (`*_mean_relative`).
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+use super::dipnet::DipNet;
+use super::model_file::Metrics;
+use crate::error::Result;
+use crate::map::DifferentiableMap;
+
+/// Per-sample squared relative errors.
+struct SampleErrors {
+    l2: f64,
+    h1: Option<f64>,
+    reduced_h1: Option<f64>,
+}
+
+fn relative_squared(err: f64, norm: f64) -> f64 {
+    if norm > 0.0 {
+        err / norm
+    } else {
+        err
+    }
+}
+
+/// Where the full test Jacobians come from.
+pub enum TestJacobians<'a> {
+    /// None: L2 metrics only.
+    None,
+    /// Stored with the data, N × d_Q × d_M.
+    Stored(&'a ndarray::Array3<f32>),
+    /// Recomputed with the PDE at each test parameter.
+    Recompute(&'a dyn DifferentiableMap),
+}
+
+/// Metrics of `net` on the test samples (m: N × d_M, q: N × d_Q), parallel over samples.
+pub fn test_metrics(
+    net: &DipNet,
+    m: &Array2<f64>,
+    q: &Array2<f64>,
+    jacobians: TestJacobians<'_>,
+) -> Result<Metrics> {
+    let errors: Vec<SampleErrors> = (0..m.nrows())
+        .into_par_iter()
+        .map(|i| -> Result<SampleErrors> {
+            let mi = m.row(i);
+            let (f, jr) = net.evaluate_reduced(&net.encode(mi.as_slice().expect("row-major")));
+            let qi = q.row(i);
+            let l2 = relative_squared((&qi - &f).mapv(|v| v * v).sum(), qi.mapv(|v| v * v).sum());
+            let full: Option<Array2<f64>> = match &jacobians {
+                TestJacobians::None => None,
+                TestJacobians::Stored(js) => {
+                    Some(js.index_axis(ndarray::Axis(0), i).mapv(f64::from))
+                }
+                TestJacobians::Recompute(model) => Some(
+                    model
+                        .linearize(mi.as_slice().expect("row-major"))?
+                        .jacobian(),
+                ),
+            };
+            let (h1, reduced_h1) = match full {
+                None => (None, None),
+                Some(j) => {
+                    let (h1, red) = jacobian_errors(j.view(), jr.view(), net);
+                    (Some(h1), Some(red))
+                }
+            };
+            Ok(SampleErrors { l2, h1, reduced_h1 })
+        })
+        .collect::<Result<_>>()?;
+    let n = errors.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&SampleErrors) -> Option<f64>, sqrt_each: bool| -> Option<f64> {
+        let vals: Option<Vec<f64>> = errors.iter().map(f).collect();
+        vals.map(|v| {
+            v.iter()
+                .map(|&e| if sqrt_each { e.sqrt() } else { e })
+                .sum::<f64>()
+                / n
+        })
+    };
+    let acc = |e: Option<f64>| e.map(|e| 1.0 - e.sqrt());
+    let acc_mean = |e: Option<f64>| e.map(|e| 1.0 - e);
+    Ok(Metrics {
+        samples: errors.len(),
+        l2_accuracy: acc(mean(&|e| Some(e.l2), false)).unwrap_or(f64::NAN),
+        h1_accuracy: acc(mean(&|e| e.h1, false)),
+        reduced_h1_accuracy: acc(mean(&|e| e.reduced_h1, false)),
+        l2_accuracy_mean_relative: acc_mean(mean(&|e| Some(e.l2), true)).unwrap_or(f64::NAN),
+        h1_accuracy_mean_relative: acc_mean(mean(&|e| e.h1, true)),
+        reduced_h1_accuracy_mean_relative: acc_mean(mean(&|e| e.reduced_h1, true)),
+    })
+}
+
+/// Squared relative errors of the full Jacobian ∇f = J_r Eᵀ and of the reduced one
+/// Uᵀ ∇f V = Uᵀ J_r (since Eᵀ V = I) against J.
+fn jacobian_errors(j: ArrayView2<f64>, jr: ArrayView2<f64>, net: &DipNet) -> (f64, f64) {
+    let rc = &net.coordinates;
+    let predicted = jr.dot(&rc.encoder.t());
+    let full = relative_squared(
+        (&j - &predicted).mapv(|v| v * v).sum(),
+        j.mapv(|v| v * v).sum(),
+    );
+    let target = rc.output_basis.t().dot(&j).dot(&rc.decoder);
+    let reduced_pred = rc.output_basis.t().dot(&jr);
+    let reduced = relative_squared(
+        (&target - &reduced_pred).mapv(|v| v * v).sum(),
+        target.mapv(|v| v * v).sum(),
+    );
+    (full, reduced)
+}

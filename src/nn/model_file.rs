@@ -1,0 +1,360 @@
+//! Surrogate model folders: everything needed to evaluate a trained DIPNet, and what it was
+//! trained for.
+//!
+//! ```text
+//! model.json            format, architecture, problem (file, hash, d_M, d_Q), normalization,
+//!                       training configuration and log summary, test metrics, file checksums
+//! weights.safetensors   the MLP φ (burn's store; readable by numpy/PyTorch safetensors)
+//! encoder.npy           E (d_M × r_M)         decoder.npy  V (d_M × r_M)
+//! input_shift.npy       m̄ (d_M)               output_basis.npy  U (d_Q × r_Q)
+//! output_shift.npy      q̄ (d_Q)
+//! ```
+//! Every file is written atomically and checked against its recorded checksum when loaded, so
+//! a truncated or edited file is reported by name. A model refuses a problem whose hash or
+//! dimensions differ from the ones it was trained on.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+use ndarray::{Array1, Array2};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use serde::{Deserialize, Serialize};
+
+use super::dipnet::{DipNet, ReducedCoordinates};
+use super::loss::Loss;
+use super::mlp::{Mlp, MlpShape};
+use super::train::{StopReason, TrainSettings};
+use crate::error::{Error, Result};
+use crate::io::{checksum, write_atomic};
+use crate::problem::Problem;
+
+/// Format tag of model.json.
+pub const MODEL_FORMAT: &str = "dino-surrogate-1";
+
+/// The problem a surrogate was trained for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedFor {
+    pub file: String,
+    pub hash: String,
+    pub model: String,
+    pub input_dim: usize,
+    pub output_dim: usize,
+}
+
+/// Architecture: φ's shape and the bases around it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Architecture {
+    /// "dipnet".
+    pub kind: String,
+    pub mlp: MlpShape,
+    /// Kind of the input basis (active-subspace, kle).
+    pub input_basis: String,
+    /// Kind of the output basis (pod, identity).
+    pub output_basis: String,
+}
+
+/// Normalization statistics of the network inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub input_mean: Vec<f64>,
+    pub input_std: Vec<f64>,
+    pub output_mean: Vec<f64>,
+    pub output_std: Vec<f64>,
+}
+
+/// How the model was trained.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    pub loss: Loss,
+    pub settings: TrainSettings,
+    pub data: Vec<String>,
+    pub training_samples: usize,
+    pub validation_samples: usize,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub stop: StopReason,
+    pub wall_s: f64,
+    /// Wall time of generating the training data (from its manifest), for break-even analyses.
+    pub data_wall_s: f64,
+    /// The command line that produced the model.
+    pub command: String,
+}
+
+/// Test metrics (see `dino eval`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub samples: usize,
+    /// 1 − sqrt(E[‖q − f‖² / ‖q‖²])
+    pub l2_accuracy: f64,
+    /// 1 − sqrt(E[‖J − ∇f‖²_F / ‖J‖²_F]) against full Jacobians
+    pub h1_accuracy: Option<f64>,
+    /// the same for the reduced Jacobian Uᵀ J V in the model's bases
+    pub reduced_h1_accuracy: Option<f64>,
+    /// 1 − E[‖q − f‖ / ‖q‖] (paper eq. 3.6)
+    pub l2_accuracy_mean_relative: f64,
+    pub h1_accuracy_mean_relative: Option<f64>,
+    pub reduced_h1_accuracy_mean_relative: Option<f64>,
+}
+
+/// The contents of model.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub format: String,
+    pub architecture: Architecture,
+    pub problem: TrainedFor,
+    pub normalization: Normalization,
+    pub training: Option<TrainingRecord>,
+    pub test_metrics: Option<Metrics>,
+    /// File name → checksum (FNV-1a 64).
+    pub files: BTreeMap<String, String>,
+}
+
+impl TrainedFor {
+    /// The record of a problem with the model's dimensions.
+    pub fn new(problem: &Problem, input_dim: usize, output_dim: usize) -> Result<Self> {
+        Ok(TrainedFor {
+            file: problem.path.display().to_string(),
+            hash: problem.hash(),
+            model: problem.model()?.name().to_string(),
+            input_dim,
+            output_dim,
+        })
+    }
+}
+
+/// A loaded surrogate: the network and its record.
+#[derive(Debug, Clone)]
+pub struct Surrogate {
+    pub net: DipNet,
+    pub record: ModelRecord,
+}
+
+impl Surrogate {
+    /// Refuses a problem other than the one the model was trained for.
+    pub fn check_problem(&self, problem: &Problem, dir: &Path) -> Result<()> {
+        let p = &self.record.problem;
+        if p.hash != problem.hash() {
+            return Err(Error::invalid(
+                dir.join("model.json").display().to_string(),
+                "problem.hash",
+                format!(
+                    "the hash of {} ({}): this surrogate was trained for {} ({})",
+                    problem.path.display(),
+                    problem.hash(),
+                    p.file,
+                    p.hash
+                ),
+                &p.hash,
+            ));
+        }
+        let (d_m, d_q) = (
+            problem.mesh().num_vertices(),
+            problem.observation_points().len(),
+        );
+        if (p.input_dim, p.output_dim) != (d_m, d_q) {
+            return Err(Error::invalid(
+                dir.join("model.json").display().to_string(),
+                "problem.input_dim / output_dim",
+                format!("({d_m}, {d_q}) as in {}", problem.path.display()),
+                format!("({}, {})", p.input_dim, p.output_dim),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the model folder (each file atomically; model.json last).
+    pub fn save(
+        mlp: &Mlp,
+        record: &ModelRecord,
+        coords: &ReducedCoordinates,
+        dir: &Path,
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut record = record.clone();
+        record.normalization = Normalization {
+            input_mean: coords.input_mean.to_vec(),
+            input_std: coords.input_std.to_vec(),
+            output_mean: coords.output_mean.to_vec(),
+            output_std: coords.output_std.to_vec(),
+        };
+        let mut files = BTreeMap::new();
+        let mut put = |name: &str, bytes: Vec<u8>| -> Result<()> {
+            write_atomic(dir.join(name), |w| w.write_all(&bytes))?;
+            files.insert(name.to_string(), checksum::hex(&bytes));
+            Ok(())
+        };
+        put("weights.safetensors", weight_bytes(mlp, dir)?)?;
+        let npy2 = |a: &Array2<f64>| {
+            let mut b = Vec::new();
+            a.write_npy(&mut b).map(|_| b)
+        };
+        let npy1 = |a: &Array1<f64>| {
+            let mut b = Vec::new();
+            a.write_npy(&mut b).map(|_| b)
+        };
+        let io = |e: ndarray_npy::WriteNpyError| Error::io(dir, std::io::Error::other(e));
+        put("encoder.npy", npy2(&coords.encoder).map_err(io)?)?;
+        put("decoder.npy", npy2(&coords.decoder).map_err(io)?)?;
+        put("output_basis.npy", npy2(&coords.output_basis).map_err(io)?)?;
+        put("input_shift.npy", npy1(&coords.input_shift).map_err(io)?)?;
+        put("output_shift.npy", npy1(&coords.output_shift).map_err(io)?)?;
+        record.files = files;
+        record.format = MODEL_FORMAT.to_string();
+        write_json(&dir.join("model.json"), &record)
+    }
+
+    /// Rewrites model.json only (e.g. to record test metrics).
+    pub fn save_record(&self, dir: &Path) -> Result<()> {
+        write_json(&dir.join("model.json"), &self.record)
+    }
+
+    /// Loads a model folder, verifying every file.
+    pub fn load(dir: &Path) -> Result<Surrogate> {
+        let meta = dir.join("model.json");
+        let text = std::fs::read_to_string(&meta).map_err(|e| Error::io(&meta, e))?;
+        let record: ModelRecord = serde_json::from_str(&text)
+            .map_err(|e| Error::parse(&meta, format!("not a dino model description: {e}")))?;
+        if record.format != MODEL_FORMAT {
+            return Err(Error::invalid(
+                meta.display().to_string(),
+                "format",
+                MODEL_FORMAT,
+                &record.format,
+            ));
+        }
+        let read = |name: &str| -> Result<Vec<u8>> {
+            let path = dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let expected = record.files.get(name).ok_or_else(|| {
+                Error::invalid(
+                    meta.display().to_string(),
+                    format!("files.{name}"),
+                    "a checksum",
+                    "none",
+                )
+            })?;
+            if &checksum::hex(&bytes) != expected {
+                return Err(Error::invalid(
+                    path.display().to_string(),
+                    "checksum",
+                    format!("{expected} as recorded in model.json (the file is truncated or was modified)"),
+                    checksum::hex(&bytes),
+                ));
+            }
+            Ok(bytes)
+        };
+        let (d_m, d_q) = (record.problem.input_dim, record.problem.output_dim);
+        let shape = record.architecture.mlp;
+        let (r_m, r_q) = (shape.input, shape.output);
+        let read2 = |name: &str, rows: usize, cols: usize| -> Result<Array2<f64>> {
+            let bytes = read(name)?;
+            let path = dir.join(name);
+            let a = Array2::<f64>::read_npy(&bytes[..])
+                .map_err(|e| Error::parse(&path, format!("expected a 2-D float64 array: {e}")))?;
+            if a.dim() != (rows, cols) {
+                return Err(Error::invalid(
+                    path.display().to_string(),
+                    name,
+                    format!("shape ({rows}, {cols})"),
+                    format!("{:?}", a.dim()),
+                ));
+            }
+            Ok(a)
+        };
+        let read1 = |name: &str, len: usize| -> Result<Array1<f64>> {
+            let bytes = read(name)?;
+            let path = dir.join(name);
+            let a = Array1::<f64>::read_npy(&bytes[..])
+                .map_err(|e| Error::parse(&path, format!("expected a 1-D float64 array: {e}")))?;
+            if a.len() != len {
+                return Err(Error::invalid(
+                    path.display().to_string(),
+                    name,
+                    format!("length {len}"),
+                    a.len(),
+                ));
+            }
+            Ok(a)
+        };
+        let n = &record.normalization;
+        for (field, v, len) in [
+            ("normalization.input_mean", &n.input_mean, r_m),
+            ("normalization.input_std", &n.input_std, r_m),
+            ("normalization.output_mean", &n.output_mean, r_q),
+            ("normalization.output_std", &n.output_std, r_q),
+        ] {
+            if v.len() != len || v.iter().any(|x| !x.is_finite()) {
+                return Err(Error::invalid(
+                    meta.display().to_string(),
+                    field,
+                    format!("{len} finite numbers"),
+                    format!("{} values", v.len()),
+                ));
+            }
+        }
+        let coordinates = ReducedCoordinates {
+            encoder: read2("encoder.npy", d_m, r_m)?,
+            decoder: read2("decoder.npy", d_m, r_m)?,
+            input_shift: read1("input_shift.npy", d_m)?,
+            output_basis: read2("output_basis.npy", d_q, r_q)?,
+            output_shift: read1("output_shift.npy", d_q)?,
+            input_mean: Array1::from(n.input_mean.clone()),
+            input_std: Array1::from(n.input_std.clone()),
+            output_mean: Array1::from(n.output_mean.clone()),
+            output_std: Array1::from(n.output_std.clone()),
+        };
+        let weights = read("weights.safetensors")?;
+        let mlp = load_weights(shape, weights, &dir.join("weights.safetensors"))?;
+        Ok(Surrogate {
+            net: DipNet::new(&mlp, coordinates),
+            record,
+        })
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("serializable record");
+    write_atomic(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// φ's weights in safetensors format (burn's store).
+pub fn weight_bytes(mlp: &Mlp, dir: &Path) -> Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None);
+    mlp.save_into(&mut store)
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    store
+        .get_bytes()
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))
+}
+
+/// An MLP of `shape` with the weights of a safetensors file's bytes.
+pub fn load_weights(shape: MlpShape, bytes: Vec<u8>, path: &Path) -> Result<Mlp> {
+    let device = Device::flex();
+    let mut mlp = Mlp::new(shape, 0, &device);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    let result = mlp.load_from(&mut store).map_err(|e| {
+        Error::parse(
+            path,
+            format!("weights do not fit the architecture {shape:?} of model.json: {e}"),
+        )
+    })?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+        problems.extend(
+            result
+                .missing
+                .iter()
+                .map(|(k, _)| format!("missing tensor {k}")),
+        );
+        return Err(Error::parse(
+            path,
+            format!(
+                "weights do not fit the architecture {shape:?} of model.json: {}",
+                problems.join("; ")
+            ),
+        ));
+    }
+    Ok(mlp)
+}
