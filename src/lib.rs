@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod fem;
+pub mod inference;
 pub mod io;
 pub mod map;
 pub mod misfit;

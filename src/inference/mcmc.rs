@@ -1,0 +1,369 @@
+//! Dimension-independent MCMC for π(m) ∝ exp(−Φ(m)) N(m̄, C)(m), all well defined on function
+//! space. Each kernel proposes reversibly with respect to a Gaussian reference μ_ref and accepts
+//! with min(1, exp(η(m) − η(m'))), η = −log(dπ/dμ_ref):
+//!
+//! - **pCN**: μ_ref = prior, m' = m̄ + ρ (m − m̄) + β s, s ~ N(0, C); η = Φ.
+//! - **gpCN** (geometric, Laplace-preconditioned): μ_ref = N(m_MAP, Γ_post) from the Laplace
+//!   approximation (the GN Hessian of whichever map built it, e.g. the surrogate's, in its
+//!   reduced basis), m' = m_MAP + ρ (m − m_MAP) + β ξ, ξ ~ N(0, Γ_post);
+//!   η = Φ + ½‖m − m̄‖²_R − ½‖m − m_MAP‖²_R − ½ Σ λ_i (v_iᵀ R (m − m_MAP))².
+//! - **Delayed acceptance** (gpCN proposals): stage 1 accepts with the surrogate's η_s; a proposal
+//!   that passes is accepted at stage 2 with min(1, exp(Φ(m) − Φ(m') − Φ_s(m) + Φ_s(m'))), so the
+//!   chain targets the exact (PDE) posterior while most rejections cost only a surrogate call.
+//!
+//! ρ = √(1 − β²) with step β ∈ (0, 1] (equivalently ρ = (4 − h)/(4 + h)). A proposal whose map
+//! evaluation fails is rejected and recorded, never fatal. Chain c's step t draws its randomness
+//! from the stream (seed, chain, c·2³² + t): chains are reproducible and resume exactly.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::laplace::Laplace;
+use super::posterior::Posterior;
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::rng::{stream, Purpose};
+
+/// MCMC kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelKind {
+    Pcn,
+    Gpcn,
+    /// Delayed acceptance: gpCN screened by the surrogate, corrected by the PDE.
+    Da,
+}
+
+/// MCMC settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct McmcSettings {
+    pub kernel: KernelKind,
+    /// β ∈ (0, 1].
+    pub step: f64,
+    /// Steps per chain after burn-in.
+    pub samples: usize,
+    pub burn_in: usize,
+    pub chains: usize,
+    pub seed: u64,
+    /// Number of leading Laplace directions whose coefficients are recorded as QoIs.
+    pub qoi_directions: usize,
+    /// Write a chain checkpoint every this many steps (when an output folder is given).
+    pub checkpoint_every: usize,
+}
+
+impl McmcSettings {
+    /// Checks the settings (β ∈ (0, 1], at least one chain and sample).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.step > 0.0 && self.step <= 1.0) {
+            return Err(Error::invalid(
+                "command line",
+                "--step",
+                "a step size β in (0, 1] (ρ = √(1 − β²))",
+                self.step,
+            ));
+        }
+        if self.chains == 0 || self.samples == 0 {
+            return Err(Error::invalid(
+                "command line",
+                "--chains / --samples",
+                "at least one chain and one sample",
+                format!("{} / {}", self.chains, self.samples),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a chain runs on.
+pub struct Target<'a> {
+    /// The exact posterior of the chain (PDE, or the surrogate for a surrogate-only chain).
+    pub exact: &'a Posterior<'a>,
+    /// The surrogate posterior of stage 1 (delayed acceptance only).
+    pub screen: Option<&'a Posterior<'a>>,
+    /// Reference Gaussian of gpCN / DA, and the QoI directions.
+    pub laplace: &'a Laplace,
+}
+
+/// A proposal that could not be evaluated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProposalFailure {
+    pub chain: usize,
+    pub step: usize,
+    pub reason: String,
+}
+
+/// The state of one chain (also its checkpoint).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainState {
+    pub chain: usize,
+    /// Steps done (burn-in included).
+    pub steps: usize,
+    pub m: Vec<f64>,
+    /// Φ of the exact posterior at m.
+    pub phi: f64,
+    /// Φ_s of the screening surrogate at m (DA).
+    pub phi_screen: f64,
+    pub proposals: usize,
+    pub stage1_accepted: usize,
+    pub accepted: usize,
+    pub exact_evaluations: usize,
+    pub screen_evaluations: usize,
+    pub failures: Vec<ProposalFailure>,
+    /// QoI trace after burn-in: [Φ, c_1, …, c_k] per step.
+    pub qoi: Vec<Vec<f64>>,
+    /// Σ m and Σ m² after burn-in.
+    pub sum: Vec<f64>,
+    pub sum_sq: Vec<f64>,
+    pub wall_s: f64,
+    /// Fingerprint of the settings the chain was started with (resume check).
+    pub fingerprint: String,
+}
+
+/// Runs (or resumes from `checkpoint_dir`) the chains in parallel.
+pub fn run_chains(
+    target: &Target<'_>,
+    start: &[f64],
+    settings: &McmcSettings,
+    checkpoint_dir: Option<PathBuf>,
+    fingerprint: &str,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<ChainState>> {
+    settings.validate()?;
+    if settings.kernel == KernelKind::Da && target.screen.is_none() {
+        return Err(Error::invalid(
+            "command line",
+            "--kernel",
+            "a surrogate for delayed acceptance (--surrogate S)",
+            "da without a surrogate",
+        ));
+    }
+    use rayon::prelude::*;
+    (0..settings.chains)
+        .into_par_iter()
+        .map(|c| {
+            let path = checkpoint_dir
+                .as_ref()
+                .map(|d| d.join(format!("chain_{c}.json")));
+            let resumed = path
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .and_then(|t| serde_json::from_str::<ChainState>(&t).ok())
+                .filter(|s| s.fingerprint == fingerprint);
+            let state = match resumed {
+                Some(s) => s,
+                None => new_chain(target, c, start, settings, fingerprint)?,
+            };
+            run_chain(target, state, settings, path.as_deref(), progress)
+        })
+        .collect()
+}
+
+fn new_chain(
+    target: &Target<'_>,
+    c: usize,
+    start: &[f64],
+    settings: &McmcSettings,
+    fingerprint: &str,
+) -> Result<ChainState> {
+    // chains start from independent draws of the Laplace approximation (pCN: of the prior)
+    let mut rng = stream(
+        settings.seed,
+        Purpose::Chain,
+        (c as u64) << 32 | 0xffff_ffff,
+    );
+    let prior = target.exact.prior;
+    let m = match settings.kernel {
+        KernelKind::Pcn => prior.sample(&mut rng),
+        _ => {
+            let d = target.laplace.sample_deviation(prior, &mut rng);
+            start.iter().zip(&d).map(|(a, b)| a + b).collect()
+        }
+    };
+    let phi = target.exact.misfit_cost(&m)?;
+    let phi_screen = match target.screen {
+        Some(s) => s.misfit_cost(&m)?,
+        None => 0.0,
+    };
+    let n = m.len();
+    Ok(ChainState {
+        chain: c,
+        steps: 0,
+        m,
+        phi,
+        phi_screen,
+        proposals: 0,
+        stage1_accepted: 0,
+        accepted: 0,
+        exact_evaluations: 1,
+        screen_evaluations: usize::from(target.screen.is_some()),
+        failures: Vec::new(),
+        qoi: Vec::new(),
+        sum: vec![0.0; n],
+        sum_sq: vec![0.0; n],
+        wall_s: 0.0,
+        fingerprint: fingerprint.to_string(),
+    })
+}
+
+/// η's reference part: 0 for pCN; ½‖m − m̄‖²_R − ½‖m − m_MAP‖²_R − ½ Σ λ_i c_i² for gpCN.
+fn reference_term(target: &Target<'_>, kernel: KernelKind, m: &[f64]) -> f64 {
+    if kernel == KernelKind::Pcn {
+        return 0.0;
+    }
+    let prior = target.exact.prior;
+    let lap = target.laplace;
+    let dev: Vec<f64> = m.iter().zip(&lap.mean).map(|(a, b)| a - b).collect();
+    let r_dev = prior.precision_mul(&dev);
+    let quad_map = 0.5 * dev.iter().zip(&r_dev).map(|(a, b)| a * b).sum::<f64>();
+    prior.cost(m) - quad_map - lap.low_rank_quadratic(prior, &dev)
+}
+
+fn qoi(target: &Target<'_>, settings: &McmcSettings, m: &[f64], phi: f64) -> Vec<f64> {
+    let lap = target.laplace;
+    let k = settings.qoi_directions.min(lap.vectors.ncols());
+    let dev: Vec<f64> = m.iter().zip(&lap.mean).map(|(a, b)| a - b).collect();
+    let r_dev = ndarray::Array1::from(target.exact.prior.precision_mul(&dev));
+    let mut out = vec![phi];
+    out.extend((0..k).map(|i| lap.vectors.column(i).dot(&r_dev)));
+    out
+}
+
+fn run_chain(
+    target: &Target<'_>,
+    mut s: ChainState,
+    settings: &McmcSettings,
+    checkpoint: Option<&std::path::Path>,
+    progress: &indicatif::ProgressBar,
+) -> Result<ChainState> {
+    let started = Instant::now();
+    let wall_before = s.wall_s;
+    let total = settings.burn_in + settings.samples;
+    let prior = target.exact.prior;
+    let lap = target.laplace;
+    let rho = (1.0 - settings.step * settings.step).sqrt();
+    let beta = settings.step;
+    let mut ref_m = reference_term(target, settings.kernel, &s.m);
+    while s.steps < total {
+        let t = s.steps;
+        let mut rng = stream(
+            settings.seed,
+            Purpose::Chain,
+            (s.chain as u64) << 32 | t as u64,
+        );
+        let proposal: Vec<f64> = match settings.kernel {
+            KernelKind::Pcn => {
+                let xi = prior.sample(&mut rng);
+                s.m.iter()
+                    .zip(&xi)
+                    .zip(prior.mean())
+                    .map(|((m, x), mb)| mb + rho * (m - mb) + beta * (x - mb))
+                    .collect()
+            }
+            _ => {
+                let xi = lap.sample_deviation(prior, &mut rng);
+                s.m.iter()
+                    .zip(&xi)
+                    .zip(&lap.mean)
+                    .map(|((m, x), c)| c + rho * (m - c) + beta * x)
+                    .collect()
+            }
+        };
+        let (u1, u2): (f64, f64) = (rng.random(), rng.random());
+        s.proposals += 1;
+        let ref_p = reference_term(target, settings.kernel, &proposal);
+        let fail = |s: &mut ChainState, e: Error| {
+            if s.failures.len() < 100 {
+                s.failures.push(ProposalFailure {
+                    chain: s.chain,
+                    step: t,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let mut accepted = None;
+        match (settings.kernel, target.screen) {
+            (KernelKind::Da, Some(screen)) => {
+                s.screen_evaluations += 1;
+                match screen.misfit_cost(&proposal) {
+                    Err(e) => fail(&mut s, e),
+                    Ok(phi_s) => {
+                        let a1 = (s.phi_screen + ref_m) - (phi_s + ref_p);
+                        if u1.ln() < a1 {
+                            s.stage1_accepted += 1;
+                            s.exact_evaluations += 1;
+                            match target.exact.misfit_cost(&proposal) {
+                                Err(e) => fail(&mut s, e),
+                                Ok(phi) => {
+                                    let a2 = (s.phi - phi) - (s.phi_screen - phi_s);
+                                    if u2.ln() < a2 {
+                                        accepted = Some((phi, phi_s));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                s.exact_evaluations += 1;
+                match target.exact.misfit_cost(&proposal) {
+                    Err(e) => fail(&mut s, e),
+                    Ok(phi) => {
+                        if u1.ln() < (s.phi + ref_m) - (phi + ref_p) {
+                            s.stage1_accepted += 1;
+                            accepted = Some((phi, 0.0));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((phi, phi_s)) = accepted {
+            s.accepted += 1;
+            s.m = proposal;
+            s.phi = phi;
+            s.phi_screen = phi_s;
+            ref_m = ref_p;
+        }
+        s.steps += 1;
+        if s.steps > settings.burn_in {
+            let q = qoi(target, settings, &s.m, s.phi);
+            s.qoi.push(q);
+            for ((a, b), m) in s.sum.iter_mut().zip(s.sum_sq.iter_mut()).zip(&s.m) {
+                *a += m;
+                *b += m * m;
+            }
+        }
+        progress.inc(1);
+        if let Some(path) = checkpoint {
+            if s.steps % settings.checkpoint_every.max(1) == 0 || s.steps == total {
+                s.wall_s = wall_before + started.elapsed().as_secs_f64();
+                let text = serde_json::to_string(&s).expect("serializable chain");
+                write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+            }
+        }
+    }
+    s.wall_s = wall_before + started.elapsed().as_secs_f64();
+    Ok(s)
+}
+
+/// Posterior mean and pointwise variance over all chains' post-burn-in samples.
+pub fn moments(chains: &[ChainState]) -> (Vec<f64>, Vec<f64>) {
+    let n: usize = chains.iter().map(|c| c.qoi.len()).sum();
+    let d = chains[0].sum.len();
+    let mut mean = vec![0.0; d];
+    let mut sq = vec![0.0; d];
+    for c in chains {
+        for k in 0..d {
+            mean[k] += c.sum[k];
+            sq[k] += c.sum_sq[k];
+        }
+    }
+    let nf = n.max(1) as f64;
+    let var = (0..d)
+        .map(|k| (sq[k] / nf - (mean[k] / nf).powi(2)).max(0.0) * nf / (nf - 1.0).max(1.0))
+        .collect();
+    (mean.iter().map(|v| v / nf).collect(), var)
+}

@@ -1,0 +1,13 @@
+//! Bayesian inversion on a differentiable map (the PDE or a surrogate): the posterior, the MAP
+//! point by Newton–CG, the Laplace approximation, MCMC kernels and their diagnostics.
+
+pub mod diagnostics;
+pub mod laplace;
+pub mod mcmc;
+pub mod newton_cg;
+pub mod posterior;
+
+pub use laplace::Laplace;
+pub use mcmc::{KernelKind, McmcSettings};
+pub use newton_cg::{map_newton_cg, NewtonCgSettings};
+pub use posterior::{synthetic_data, Posterior};
