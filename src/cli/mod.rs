@@ -3,6 +3,7 @@
 mod bases;
 mod data;
 mod generate;
+mod infer;
 mod solve;
 mod train;
 
@@ -44,6 +45,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Test accuracies of a surrogate on a data set (L2, H1, reduced H1).
     Eval(train::EvalArgs),
+    /// Bayesian inversion (MAP, Laplace, MCMC) with the PDE or a surrogate.
+    Infer(infer::InferArgs),
+    /// The same inference with the PDE and with a surrogate, side by side.
+    Compare(infer::CompareArgs),
 }
 
 /// Parses the command line and runs the command. Argument errors exit with code 2 (clap).
@@ -56,5 +61,7 @@ pub fn run() -> Result<()> {
         Command::Bases(args) => bases::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => train::eval(args),
+        Command::Infer(args) => infer::run(args),
+        Command::Compare(args) => infer::compare(args),
     }
 }

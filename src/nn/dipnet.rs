@@ -236,6 +236,15 @@ impl DifferentiableMap for DipNet {
     fn output_dim(&self) -> usize {
         self.coordinates.output_basis.nrows()
     }
+    /// f(m) without the Jacobian: encode, φ, decode.
+    fn evaluate(&self, m: &[f64]) -> Result<Vec<f64>> {
+        crate::error::check_finite_vector(m, self.input_dim(), "surrogate input", "m")?;
+        let rc = &self.coordinates;
+        let x = (self.encode(m) - &rc.input_mean) / &rc.input_std;
+        let psi = &rc.output_mean + &(&rc.output_std * &self.network.forward(x.view()));
+        Ok((&rc.output_shift + &rc.output_basis.dot(&psi)).to_vec())
+    }
+
     fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
         crate::error::check_finite_vector(m, self.input_dim(), "surrogate input", "m")?;
         let (output, reduced_jacobian) = self.evaluate_reduced(&self.encode(m));

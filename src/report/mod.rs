@@ -1,3 +1,4 @@
 //! Reports: plots users can look at.
 
+pub mod field;
 pub mod svg;

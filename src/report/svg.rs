@@ -15,21 +15,65 @@ const PALETTE: [&str; 6] = [
 
 /// A semi-logarithmic plot (log10 y axis) of positive values; non-positive values are skipped.
 pub fn semilogy(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) -> String {
+    plot(title, xlabel, ylabel, series, true)
+}
+
+/// A line plot with a linear y axis (e.g. MCMC traces, autocorrelations); non-finite values
+/// are skipped.
+pub fn lines(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) -> String {
+    plot(title, xlabel, ylabel, series, false)
+}
+
+/// A round tick step (1, 2 or 5 × 10^k) giving at most about `count` ticks over `span`.
+fn tick_step(span: f64, count: f64) -> f64 {
+    let raw = (span / count).max(f64::MIN_POSITIVE);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|f| f * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(raw)
+}
+
+fn plot(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>], log: bool) -> String {
     let (w, h, left, right, top, bottom) = (640.0, 420.0, 80.0, 20.0, 40.0, 60.0);
-    let positive = series
+    let shown = |v: &f64| v.is_finite() && (!log || *v > 0.0);
+    let (lo, hi) = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
-        .filter(|v| *v > 0.0 && v.is_finite());
-    let (lo, hi) = positive.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    let (lo, hi) = if lo.is_finite() {
-        (
-            lo.log10().floor(),
-            hi.log10().ceil().max(lo.log10().floor() + 1.0),
-        )
+        .filter(shown)
+        .map(|v| if log { v.log10() } else { v })
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = match (lo.is_finite(), log) {
+        (false, _) => (0.0, 1.0),
+        (true, true) => (lo.floor(), hi.ceil().max(lo.floor() + 1.0)),
+        (true, false) => {
+            let pad = 0.05 * (hi - lo).max(1e-12 * hi.abs().max(1.0));
+            (lo - pad, hi + pad)
+        }
+    };
+    // y ticks as (value in axis units, label)
+    let yticks: Vec<(f64, String)> = if log {
+        ((lo as i32)..=(hi as i32))
+            .map(|d| (d as f64, format!("1e{d}")))
+            .collect()
     } else {
-        (0.0, 1.0)
+        let step = tick_step(hi - lo, 6.0);
+        let mut t = (lo / step).ceil() * step;
+        let mut ticks = Vec::new();
+        while t <= hi {
+            ticks.push((
+                t,
+                format!("{:.3}", t)
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_string(),
+            ));
+            t += step;
+        }
+        ticks
     };
     let n = series
         .iter()
@@ -38,7 +82,8 @@ pub fn semilogy(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) 
         .unwrap_or(1)
         .max(2) as f64;
     let px = |i: f64| left + (i - 1.0) / (n - 1.0) * (w - left - right);
-    let py = |v: f64| top + (hi - v.log10()) / (hi - lo) * (h - top - bottom);
+    let axis = |v: f64| if log { v.log10() } else { v };
+    let py = |a: f64| top + (hi - a) / (hi - lo) * (h - top - bottom);
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -51,8 +96,8 @@ pub fn semilogy(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) 
         w / 2.0,
         escape(title)
     );
-    for d in (lo as i32)..=(hi as i32) {
-        let y = py(10f64.powi(d));
+    for (value, label) in &yticks {
+        let y = py(*value);
         let _ = writeln!(
             svg,
             r##"<line x1="{left}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##,
@@ -60,19 +105,13 @@ pub fn semilogy(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) 
         );
         let _ = writeln!(
             svg,
-            r#"<text x="{}" y="{}" text-anchor="end">1e{d}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{label}</text>"#,
             left - 6.0,
             y + 4.0
         );
     }
     // x ticks at 1 and at multiples of a round step (1, 2 or 5 × 10^k), at most about six
-    let raw = (n / 6.0).max(1.0);
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|f| f * magnitude)
-        .find(|s| *s >= raw)
-        .unwrap_or(raw);
+    let step = tick_step(n, 6.0).max(1.0);
     let mut tick = 0.0;
     while tick <= n {
         let i = tick.max(1.0);
@@ -111,8 +150,8 @@ pub fn semilogy(title: &str, xlabel: &str, ylabel: &str, series: &[Series<'_>]) 
             .values
             .iter()
             .enumerate()
-            .filter(|(_, v)| **v > 0.0 && v.is_finite())
-            .map(|(i, v)| format!("{:.1},{:.1}", px(i as f64 + 1.0), py(*v)))
+            .filter(|(_, v)| shown(v))
+            .map(|(i, v)| format!("{:.1},{:.1}", px(i as f64 + 1.0), py(axis(*v))))
             .collect();
         let _ = writeln!(
             svg,

@@ -1,0 +1,689 @@
+//! `dino infer` and `dino compare`: Bayesian inversion with the PDE or a surrogate behind the
+//! same posterior, and the two side by side.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::inference::diagnostics::{autocorrelation, effective_sample_size, r_hat};
+use crate::inference::laplace::prior_pointwise_variance;
+use crate::inference::mcmc::{moments, run_chains, ChainState, Target};
+use crate::inference::{
+    map_newton_cg, synthetic_data, KernelKind, Laplace, McmcSettings, NewtonCgSettings, Posterior,
+};
+use crate::io::npy::read_vector;
+use crate::io::vtu::{write_vtu, PointField};
+use crate::io::write_atomic;
+use crate::map::DifferentiableMap;
+use crate::misfit::GaussianMisfit;
+use crate::nn::Surrogate;
+use crate::problem::Problem;
+use crate::report::field::heat_map;
+use crate::report::svg::{lines, semilogy, Series};
+use crate::rng::{stream, Purpose};
+
+/// What to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// MAP point (Newton–CG).
+    Map,
+    /// MAP + low-rank Laplace approximation.
+    Laplace,
+    /// MAP + Laplace + MCMC.
+    Mcmc,
+}
+
+/// Settings shared by `dino infer` and `dino compare`.
+#[derive(Debug, Clone, Args)]
+pub struct InferenceOptions {
+    /// Problem file (TOML).
+    #[arg(long)]
+    problem: PathBuf,
+    /// MCMC steps per chain after burn-in.
+    #[arg(long, default_value_t = 2000)]
+    samples: usize,
+    /// MCMC burn-in steps per chain.
+    #[arg(long, default_value_t = 200)]
+    burn_in: usize,
+    /// Independent chains (run in parallel).
+    #[arg(long, default_value_t = 2)]
+    chains: usize,
+    /// Step size β ∈ (0, 1] (ρ = √(1 − β²)); default 0.1 for pCN, 0.5 for gpCN / DA.
+    #[arg(long)]
+    step: Option<f64>,
+    /// Rank of the Laplace approximation (prior-preconditioned GN Hessian eigenpairs).
+    #[arg(long, default_value_t = 50)]
+    rank: usize,
+    /// True parameter: a prior sample with this seed ...
+    #[arg(long, default_value_t = 0)]
+    true_seed: u64,
+    /// ... or this .npy file (1-D float64, one value per mesh vertex).
+    #[arg(long)]
+    true_param: Option<PathBuf>,
+    /// Noise standard deviation relative to max |q(m_true)| (default: the problem's noise).
+    #[arg(long)]
+    noise: Option<f64>,
+    /// Seed of the synthetic noise and of the samplers.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Arguments of `dino infer`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("forward").required(true).args(["pde", "surrogate"]))]
+pub struct InferArgs {
+    #[command(flatten)]
+    options: InferenceOptions,
+    /// Use the PDE as the forward map.
+    #[arg(long)]
+    pde: bool,
+    /// Use this trained surrogate (model folder) as the forward map.
+    #[arg(long)]
+    surrogate: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Method::Mcmc)]
+    method: Method,
+    /// MCMC kernel (default: da with a surrogate, gpcn with the PDE).
+    #[arg(long, value_enum)]
+    kernel: Option<KernelKind>,
+    /// Output folder.
+    #[arg(long, default_value = "out/infer")]
+    out: PathBuf,
+}
+
+/// Everything one inference run produced.
+pub struct Outcome {
+    pub report: Value,
+    pub m_map: Vec<f64>,
+    pub mean: Option<Vec<f64>>,
+    pub variance: Option<Vec<f64>>,
+    pub laplace_variance: Vec<f64>,
+    pub wall_s: f64,
+    pub pde_solves: usize,
+    pub ess_min: Option<f64>,
+}
+
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomic(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// The true parameter and synthetic data (always from the PDE).
+fn truth_and_data(
+    problem: &Problem,
+    pde: &dyn DifferentiableMap,
+    opts: &InferenceOptions,
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
+    let prior = problem.prior()?;
+    let m_true = match &opts.true_param {
+        Some(p) => read_vector(p, prior.dim(), "--true-param")?,
+        None => prior.sample(&mut stream(opts.true_seed, Purpose::PriorSample, 1 << 40)),
+    };
+    let relative = opts.noise.unwrap_or(problem.spec.noise.relative);
+    if !(relative > 0.0 && relative.is_finite()) {
+        return Err(Error::invalid(
+            "command line",
+            "--noise",
+            "a positive noise level (σ = noise · max |q|)",
+            relative,
+        ));
+    }
+    let (data, sigma) = synthetic_data(pde, &m_true, relative, opts.seed)?;
+    Ok((m_true, data, sigma))
+}
+
+/// Runs MAP (+ Laplace (+ MCMC)) on `forward` (PDE or surrogate), writing plots and fields
+/// into `out`. `pde` is the exact map (stage 2 of delayed acceptance).
+#[allow(clippy::too_many_arguments)]
+fn run_inference(
+    problem: &Problem,
+    opts: &InferenceOptions,
+    forward: &dyn DifferentiableMap,
+    pde: &dyn DifferentiableMap,
+    label: &str,
+    method: Method,
+    kernel: KernelKind,
+    out: &Path,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let prior = problem.prior()?;
+    let (m_true, data, sigma) = truth_and_data(problem, pde, opts)?;
+    let misfit = GaussianMisfit::new(data.clone(), sigma * sigma)?;
+    let post = Posterior::new(forward, &prior, misfit.clone())?;
+    let pde_post = Posterior::new(pde, &prior, misfit)?;
+    let is_pde = std::ptr::addr_eq(
+        forward as *const dyn DifferentiableMap,
+        pde as *const dyn DifferentiableMap,
+    );
+    eprintln!("[{label}] MAP by Newton–CG …");
+    let map = map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default())?;
+    if !map.converged {
+        eprintln!(
+            "warning: Newton–CG stopped after {} iterations without meeting the tolerance",
+            map.iterations
+        );
+    }
+    let n = problem.mesh_size();
+    let rel_err = |a: &[f64], b: &[f64]| {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+        let den: f64 = b.iter().map(|y| y * y).sum();
+        (num / den).sqrt()
+    };
+    let mut report = json!({
+        "problem": problem.path.display().to_string(),
+        "problem_hash": problem.hash(),
+        "forward_map": label,
+        "noise_std": sigma,
+        "data": data,
+        "map": {
+            "converged": map.converged,
+            "iterations": map.iterations,
+            "cost": map.cost,
+            "evaluations": map.evaluations,
+            "incremental_solves": map.incremental_solves,
+            "wall_s": map.wall_s,
+            "relative_error_to_truth": rel_err(&map.m, &m_true),
+            "history": map.history,
+        },
+    });
+    let newton_g: Vec<f64> = map.history.iter().map(|r| r.gradient_norm).collect();
+    write_text(
+        &out.join("newton.svg"),
+        &semilogy(
+            "Newton–CG: ‖g‖_C per iteration",
+            "iteration",
+            "‖g‖_C",
+            &[Series {
+                name: "gradient norm",
+                values: &newton_g,
+            }],
+        ),
+    )?;
+    write_text(
+        &out.join("map.svg"),
+        &heat_map(&format!("MAP point ({label})"), n, &map.m),
+    )?;
+    write_text(
+        &out.join("true.svg"),
+        &heat_map("true parameter", n, &m_true),
+    )?;
+    let point = post.linearize(&map.m)?;
+    let mut laplace_variance = vec![];
+    let mut laplace = None;
+    if method != Method::Map {
+        eprintln!("[{label}] Laplace approximation (rank {}) …", opts.rank);
+        let t = Instant::now();
+        let lap = Laplace::at(&post, &point, &map.m, opts.rank, 10, opts.seed)?;
+        laplace_variance = lap.pointwise_variance(&prior_pointwise_variance(&prior));
+        let ev = lap.eigenvalues.to_vec();
+        write_text(
+            &out.join("eigenvalues.svg"),
+            &semilogy(
+                "Prior-preconditioned GN Hessian eigenvalues",
+                "index",
+                "λ",
+                &[Series {
+                    name: "λ_i",
+                    values: &ev,
+                }],
+            ),
+        )?;
+        write_text(
+            &out.join("laplace_variance.svg"),
+            &heat_map(
+                &format!("Laplace pointwise variance ({label})"),
+                n,
+                &laplace_variance,
+            ),
+        )?;
+        report["laplace"] = json!({
+            "rank": lap.eigenvalues.len(),
+            "eigenvalues": ev,
+            "wall_s": t.elapsed().as_secs_f64(),
+        });
+        laplace = Some(lap);
+    }
+    let mut outcome = Outcome {
+        report: Value::Null,
+        m_map: map.m.clone(),
+        mean: None,
+        variance: None,
+        laplace_variance: laplace_variance.clone(),
+        wall_s: 0.0,
+        pde_solves: 0,
+        ess_min: None,
+    };
+    let mut fields = vec![
+        PointField {
+            name: "m_true",
+            components: 1,
+            values: &m_true,
+        },
+        PointField {
+            name: "m_map",
+            components: 1,
+            values: &map.m,
+        },
+    ];
+    if !laplace_variance.is_empty() {
+        fields.push(PointField {
+            name: "laplace_variance",
+            components: 1,
+            values: &laplace_variance,
+        });
+    }
+    let (mut mean, mut variance) = (vec![], vec![]);
+    if method == Method::Mcmc {
+        let lap = laplace.as_ref().expect("computed for mcmc");
+        let step = opts
+            .step
+            .unwrap_or(if kernel == KernelKind::Pcn { 0.1 } else { 0.5 });
+        let settings = McmcSettings {
+            kernel,
+            step,
+            samples: opts.samples,
+            burn_in: opts.burn_in,
+            chains: opts.chains,
+            seed: opts.seed,
+            qoi_directions: 4,
+            checkpoint_every: 250,
+        };
+        let target = match kernel {
+            KernelKind::Da => Target {
+                exact: &pde_post,
+                screen: Some(&post),
+                laplace: lap,
+            },
+            _ => Target {
+                exact: &post,
+                screen: None,
+                laplace: lap,
+            },
+        };
+        if kernel == KernelKind::Da && is_pde {
+            return Err(Error::invalid(
+                "command line",
+                "--kernel",
+                "pcn or gpcn with --pde (da needs --surrogate)",
+                "da",
+            ));
+        }
+        let fingerprint = format!(
+            "{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}",
+            problem.hash(),
+            opts.true_seed,
+            opts.samples,
+            opts.burn_in,
+            opts.chains,
+            opts.seed,
+            opts.rank
+        );
+        let bar = indicatif::ProgressBar::new(((opts.samples + opts.burn_in) * opts.chains) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "MCMC {bar:30} {pos}/{len} steps [{elapsed}<{eta}]",
+            )
+            .expect("valid template"),
+        );
+        let exact_before = target.exact.evaluations();
+        let t = Instant::now();
+        let chains = run_chains(
+            &target,
+            &map.m,
+            &settings,
+            Some(out.join("chains")),
+            &fingerprint,
+            &bar,
+        )?;
+        bar.finish_and_clear();
+        let mcmc_wall = t.elapsed().as_secs_f64();
+        (mean, variance) = moments(&chains);
+        // PDE solves of the chain: the exact posterior's evaluations when it is the PDE
+        let chain_pde_solves = if kernel == KernelKind::Da || is_pde {
+            target.exact.evaluations() - exact_before
+        } else {
+            0
+        };
+        let diag = diagnostics(&chains, mcmc_wall, chain_pde_solves);
+        outcome.ess_min = diag["ess_min"].as_f64();
+        write_chain_plots(&chains, out)?;
+        write_text(
+            &out.join("posterior_mean.svg"),
+            &heat_map(&format!("posterior mean, MCMC ({label})"), n, &mean),
+        )?;
+        write_text(
+            &out.join("posterior_variance.svg"),
+            &heat_map(
+                &format!("posterior pointwise variance, MCMC ({label})"),
+                n,
+                &variance,
+            ),
+        )?;
+        report["mcmc"] = json!({
+            "kernel": kernel,
+            "step": step,
+            "rho": (1.0 - step * step).sqrt(),
+            "chains": opts.chains,
+            "samples_per_chain": opts.samples,
+            "burn_in": opts.burn_in,
+            "wall_s": mcmc_wall,
+            "diagnostics": diag,
+            "relative_error_of_mean_to_truth": rel_err(&mean, &m_true),
+            "failed_proposals": chains.iter().flat_map(|c| c.failures.clone()).collect::<Vec<_>>(),
+        });
+    }
+    if !mean.is_empty() {
+        fields.push(PointField {
+            name: "posterior_mean",
+            components: 1,
+            values: &mean,
+        });
+        fields.push(PointField {
+            name: "posterior_variance",
+            components: 1,
+            values: &variance,
+        });
+    }
+    write_vtu(out.join("fields.vtu"), &problem.mesh(), &fields)?;
+    outcome.pde_solves = if is_pde {
+        post.evaluations()
+    } else {
+        pde_post.evaluations()
+    };
+    outcome.wall_s = started.elapsed().as_secs_f64();
+    report["cost"] = json!({
+        "wall_s": outcome.wall_s,
+        "pde_solves": outcome.pde_solves,
+        "surrogate_calls": if is_pde { 0 } else { post.evaluations() },
+    });
+    write_text(
+        &out.join("report.json"),
+        &serde_json::to_string_pretty(&report).expect("serializable"),
+    )?;
+    if !mean.is_empty() {
+        outcome.mean = Some(mean);
+        outcome.variance = Some(variance);
+    }
+    outcome.report = report;
+    Ok(outcome)
+}
+
+/// Acceptance rates, ESS / IACT per QoI, R̂, ESS per second and per PDE solve.
+fn diagnostics(chains: &[ChainState], wall_s: f64, pde_solves: usize) -> Value {
+    let k = chains[0].qoi.first().map_or(0, |q| q.len());
+    let names: Vec<String> = (0..k)
+        .map(|i| {
+            if i == 0 {
+                "misfit".into()
+            } else {
+                format!("laplace_coefficient_{i}")
+            }
+        })
+        .collect();
+    let mut per_qoi = Vec::new();
+    let mut ess_min = f64::INFINITY;
+    for i in 0..k {
+        let traces: Vec<Vec<f64>> = chains
+            .iter()
+            .map(|c| c.qoi.iter().map(|q| q[i]).collect())
+            .collect();
+        let ess: f64 = traces.iter().map(|t| effective_sample_size(t)).sum();
+        let n: usize = traces.iter().map(Vec::len).sum();
+        let refs: Vec<&[f64]> = traces.iter().map(|t| &t[..]).collect();
+        ess_min = ess_min.min(ess);
+        per_qoi.push(json!({
+            "qoi": names[i],
+            "ess": ess,
+            "iact": n as f64 / ess.max(1e-300),
+            "r_hat": r_hat(&refs),
+        }));
+    }
+    let proposals: usize = chains.iter().map(|c| c.proposals).sum();
+    let stage1: usize = chains.iter().map(|c| c.stage1_accepted).sum();
+    let accepted: usize = chains.iter().map(|c| c.accepted).sum();
+    json!({
+        "proposals": proposals,
+        "acceptance_rate": accepted as f64 / proposals.max(1) as f64,
+        "stage1_acceptance_rate": stage1 as f64 / proposals.max(1) as f64,
+        "stage2_acceptance_rate": accepted as f64 / stage1.max(1) as f64,
+        "qoi": per_qoi,
+        "ess_min": ess_min,
+        "ess_per_second": ess_min / wall_s.max(1e-12),
+        "pde_solves": pde_solves,
+        "ess_per_pde_solve": if pde_solves > 0 { Some(ess_min / pde_solves as f64) } else { None },
+    })
+}
+
+fn write_chain_plots(chains: &[ChainState], out: &Path) -> Result<()> {
+    let traces: Vec<Vec<f64>> = chains
+        .iter()
+        .map(|c| {
+            c.qoi
+                .iter()
+                .map(|q| q.get(1).copied().unwrap_or(q[0]))
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = (0..chains.len()).map(|c| format!("chain {c}")).collect();
+    let series: Vec<Series> = traces
+        .iter()
+        .zip(&names)
+        .map(|(t, n)| Series { name: n, values: t })
+        .collect();
+    write_text(
+        &out.join("trace.svg"),
+        &lines(
+            "Trace of the leading Laplace coefficient v₁ᵀR(m − m_MAP)",
+            "step",
+            "coefficient",
+            &series,
+        ),
+    )?;
+    let acf: Vec<Vec<f64>> = traces.iter().map(|t| autocorrelation(t, 200)).collect();
+    let series: Vec<Series> = acf
+        .iter()
+        .zip(&names)
+        .map(|(t, n)| Series { name: n, values: t })
+        .collect();
+    write_text(
+        &out.join("autocorrelation.svg"),
+        &lines(
+            "Autocorrelation of the leading Laplace coefficient",
+            "lag + 1",
+            "ρ",
+            &series,
+        ),
+    )
+}
+
+/// The surrogate of a model folder, checked against the problem.
+fn load_surrogate(dir: &Path, problem: &Problem) -> Result<Surrogate> {
+    let s = Surrogate::load(dir)?;
+    s.check_problem(problem, dir)?;
+    Ok(s)
+}
+
+pub fn run(args: InferArgs) -> Result<()> {
+    let problem = Problem::load(&args.options.problem)?;
+    let pde = problem.model()?;
+    let surrogate = args
+        .surrogate
+        .as_ref()
+        .map(|d| load_surrogate(d, &problem))
+        .transpose()?;
+    let (forward, label): (&dyn DifferentiableMap, String) = match &surrogate {
+        Some(s) => (
+            &s.net,
+            format!(
+                "surrogate {}",
+                args.surrogate.as_ref().expect("set").display()
+            ),
+        ),
+        None => (pde.as_ref(), "PDE".into()),
+    };
+    let kernel = args.kernel.unwrap_or(if surrogate.is_some() {
+        KernelKind::Da
+    } else {
+        KernelKind::Gpcn
+    });
+    let outcome = run_inference(
+        &problem,
+        &args.options,
+        forward,
+        pde.as_ref(),
+        &label,
+        args.method,
+        kernel,
+        &args.out,
+    )?;
+    let r = &outcome.report;
+    eprintln!(
+        "MAP: {} Newton iterations, relative error to the true parameter {:.3}",
+        r["map"]["iterations"],
+        r["map"]["relative_error_to_truth"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    );
+    if let Some(m) = r.get("mcmc") {
+        let d = &m["diagnostics"];
+        eprintln!(
+            "MCMC ({}): acceptance {:.2} (stage 1 {:.2}), min ESS {:.0}, {:.1} ESS/s, {} PDE solves",
+            kernel_name(kernel),
+            d["acceptance_rate"].as_f64().unwrap_or(0.0),
+            d["stage1_acceptance_rate"].as_f64().unwrap_or(0.0),
+            d["ess_min"].as_f64().unwrap_or(0.0),
+            d["ess_per_second"].as_f64().unwrap_or(0.0),
+            d["pde_solves"],
+        );
+    }
+    eprintln!(
+        "done in {:.1} s. Report: {}/report.json; plots: {}/*.svg (map, true, posterior_mean, posterior_variance, laplace_variance, eigenvalues, trace, autocorrelation, newton); fields for ParaView: {}/fields.vtu",
+        outcome.wall_s,
+        args.out.display(),
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn kernel_name(k: KernelKind) -> &'static str {
+    match k {
+        KernelKind::Pcn => "pCN",
+        KernelKind::Gpcn => "gpCN",
+        KernelKind::Da => "delayed acceptance (surrogate gpCN + PDE correction)",
+    }
+}
+
+/// Arguments of `dino compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    options: InferenceOptions,
+    /// Trained surrogate (model folder).
+    #[arg(long)]
+    surrogate: PathBuf,
+    /// MCMC kernel of the PDE run (the surrogate run uses delayed acceptance).
+    #[arg(long, value_enum, default_value_t = KernelKind::Gpcn)]
+    pde_kernel: KernelKind,
+    /// Output folder (pde/, surrogate/, compare.md, compare.json).
+    #[arg(long, default_value = "out/compare")]
+    out: PathBuf,
+}
+
+pub fn compare(args: CompareArgs) -> Result<()> {
+    let problem = Problem::load(&args.options.problem)?;
+    let pde = problem.model()?;
+    let surrogate = load_surrogate(&args.surrogate, &problem)?;
+    if args.pde_kernel == KernelKind::Da {
+        return Err(Error::invalid(
+            "command line",
+            "--pde-kernel",
+            "pcn or gpcn",
+            "da",
+        ));
+    }
+    let p = run_inference(
+        &problem,
+        &args.options,
+        pde.as_ref(),
+        pde.as_ref(),
+        "PDE",
+        Method::Mcmc,
+        args.pde_kernel,
+        &args.out.join("pde"),
+    )?;
+    let s = run_inference(
+        &problem,
+        &args.options,
+        &surrogate.net,
+        pde.as_ref(),
+        "DINO",
+        Method::Mcmc,
+        KernelKind::Da,
+        &args.out.join("surrogate"),
+    )?;
+    let rel = |a: &[f64], b: &[f64]| {
+        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+        let den: f64 = b.iter().map(|y| y * y).sum();
+        (num / den).sqrt()
+    };
+    let (pm, sm) = (
+        p.mean.as_deref().unwrap_or(&[]),
+        s.mean.as_deref().unwrap_or(&[]),
+    );
+    let (pv, sv) = (
+        p.variance.as_deref().unwrap_or(&[]),
+        s.variance.as_deref().unwrap_or(&[]),
+    );
+    let ess_rate = |o: &Outcome| {
+        o.report["mcmc"]["diagnostics"]["ess_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    let (rate_p, rate_s) = (ess_rate(&p), ess_rate(&s));
+    let offline = surrogate
+        .record
+        .training
+        .as_ref()
+        .map_or(0.0, |t| t.wall_s + t.data_wall_s);
+    // ESS at which DINO (offline + online) breaks even with the PDE chain: E/rate_p = offline + E/rate_s
+    let break_even = if rate_s > rate_p && rate_p > 0.0 {
+        Some(offline / (1.0 / rate_p - 1.0 / rate_s))
+    } else {
+        None
+    };
+    let summary = json!({
+        "map_relative_difference": rel(&s.m_map, &p.m_map),
+        "posterior_mean_relative_difference": rel(sm, pm),
+        "posterior_variance_relative_difference": rel(sv, pv),
+        "laplace_variance_relative_difference": rel(&s.laplace_variance, &p.laplace_variance),
+        "pde": { "wall_s": p.wall_s, "pde_solves": p.pde_solves, "ess_min": p.ess_min, "ess_per_second": rate_p },
+        "dino": { "wall_s": s.wall_s, "pde_solves": s.pde_solves, "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline },
+        "ess_per_second_ratio": rate_s / rate_p.max(1e-300),
+        "break_even_effective_samples": break_even,
+    });
+    write_text(
+        &args.out.join("compare.json"),
+        &serde_json::to_string_pretty(&summary).expect("serializable"),
+    )?;
+    let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    let md = format!(
+        "# PDE vs DINO inference: {}\n\n| | PDE ({:?}) | DINO (delayed acceptance) |\n|---|---|---|\n| wall time (s) | {:.1} | {:.1} |\n| PDE solves | {} | {} |\n| min ESS | {} | {} |\n| ESS / s | {:.2} | {:.2} |\n\n- MAP relative difference: {}\n- posterior mean relative difference: {}\n- posterior variance relative difference: {}\n- Laplace variance relative difference: {}\n- ESS/s ratio (DINO / PDE): {:.1}\n- offline cost of the surrogate (data + training): {:.0} s; break-even after {} effective samples\n",
+        problem.path.display(), args.pde_kernel, p.wall_s, s.wall_s, p.pde_solves, s.pde_solves,
+        p.ess_min.map_or("-".into(), |e| format!("{e:.0}")), s.ess_min.map_or("-".into(), |e| format!("{e:.0}")),
+        rate_p, rate_s,
+        f(&summary["map_relative_difference"]), f(&summary["posterior_mean_relative_difference"]),
+        f(&summary["posterior_variance_relative_difference"]), f(&summary["laplace_variance_relative_difference"]),
+        rate_s / rate_p.max(1e-300), offline, break_even.map_or("-".into(), |b| format!("{b:.0}")),
+    );
+    write_text(&args.out.join("compare.md"), &md)?;
+    eprint!("{md}");
+    eprintln!(
+        "wrote {}/compare.md, compare.json, pde/, surrogate/",
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The whole pipeline through the CLI on a small Poisson problem (8 × 8 mesh): generate →
+//! bases → train → eval → infer (PDE and surrogate) → compare, with the bad-input cases.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// problems/poisson.toml on an n × n mesh, written into `dir`.
+fn small_problem(dir: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/poisson.toml"
+    ))
+    .unwrap();
+    let text = text.replace("n = 64 ", &format!("n = {n} "));
+    let path = dir.join(format!("poisson{n}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn train_eval_infer_and_compare_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = |p: &str| tmp.path().join(p).display().to_string();
+    let problem = small_problem(tmp.path(), 8);
+    ok(&[
+        "bases",
+        "--problem",
+        &problem,
+        "--kind",
+        "active-subspace",
+        "--rank",
+        "16",
+        "--pilot",
+        "32",
+        "--out",
+        &d("as"),
+    ]);
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--samples",
+        "128",
+        "--jacobian",
+        "projected",
+        "--basis",
+        &d("as/encoder.npy"),
+        "--out",
+        &d("train"),
+    ]);
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--samples",
+        "32",
+        "--seed",
+        "1",
+        "--jacobian",
+        "none",
+        "--out",
+        &d("test"),
+    ]);
+    // projected data need the basis they were projected on
+    fails(
+        &[
+            "train",
+            "--problem",
+            &problem,
+            "--data",
+            &d("train"),
+            "--basis",
+            &d("other"),
+            "--out",
+            &d("s"),
+        ],
+        &["basis.json"],
+    );
+    for loss in ["h1", "ms"] {
+        ok(&[
+            "train",
+            "--problem",
+            &problem,
+            "--data",
+            &d("train"),
+            "--basis",
+            &d("as"),
+            "--output-rank",
+            "16",
+            "--width",
+            "24",
+            "--depth",
+            "3",
+            "--epochs",
+            "30",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--loss",
+            loss,
+            "--test-data",
+            &d("test"),
+            "--out",
+            &d(&format!("s_{loss}")),
+        ]);
+    }
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("s_h1/model.json")).unwrap()).unwrap();
+    let l2 = model["test_metrics"]["l2_accuracy"].as_f64().unwrap();
+    assert!(l2 > 0.8, "test L2 accuracy of a 30-epoch surrogate: {l2}");
+    assert!(model["test_metrics"]["h1_accuracy"].as_f64().is_some());
+    for f in [
+        "training_log.json",
+        "training_curve.svg",
+        "weights.safetensors",
+    ] {
+        assert!(tmp.path().join("s_h1").join(f).exists(), "{f}");
+    }
+    // eval reproduces the recorded metrics
+    ok(&[
+        "eval",
+        "--surrogate",
+        &d("s_h1"),
+        "--data",
+        &d("test"),
+        "--problem",
+        &problem,
+        "--json",
+        &d("eval.json"),
+    ]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval.json")).unwrap()).unwrap();
+    assert!((eval["l2_accuracy"].as_f64().unwrap() - l2).abs() < 1e-12);
+
+    let infer = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "infer",
+            "--problem",
+            &problem,
+            "--samples",
+            "300",
+            "--burn-in",
+            "50",
+            "--rank",
+            "10",
+            "--out",
+        ];
+        let o = d(out);
+        args.push(&o);
+        args.extend_from_slice(extra);
+        ok(&args);
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(tmp.path().join(out).join("report.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let pde = infer(&["--pde"], "inf_pde");
+    let sur = infer(&["--surrogate", &d("s_h1")], "inf_s");
+    assert_eq!(pde["map"]["converged"], true);
+    assert!(
+        sur["mcmc"]["diagnostics"]["pde_solves"].as_u64().unwrap() > 0,
+        "delayed acceptance corrects with the PDE"
+    );
+    for f in [
+        "map.svg",
+        "posterior_mean.svg",
+        "posterior_variance.svg",
+        "trace.svg",
+        "fields.vtu",
+        "eigenvalues.svg",
+    ] {
+        assert!(tmp.path().join("inf_s").join(f).exists(), "{f}");
+    }
+    // resuming a finished run reuses the chain checkpoints (same report)
+    let again = infer(&["--surrogate", &d("s_h1")], "inf_s");
+    assert_eq!(
+        again["mcmc"]["diagnostics"]["qoi"],
+        sur["mcmc"]["diagnostics"]["qoi"]
+    );
+    ok(&[
+        "compare",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("s_h1"),
+        "--samples",
+        "200",
+        "--burn-in",
+        "20",
+        "--rank",
+        "10",
+        "--out",
+        &d("cmp"),
+    ]);
+    let cmp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("cmp/compare.json")).unwrap()).unwrap();
+    let map_diff = cmp["map_relative_difference"].as_f64().unwrap();
+    assert!(map_diff.is_finite());
+    assert!(tmp.path().join("cmp/compare.md").exists());
+
+    // bad input: exit 2 with the field named
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--pde",
+            "--step",
+            "1.5",
+            "--out",
+            &d("x"),
+        ],
+        &["--step"],
+    );
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--pde",
+            "--noise=-1",
+            "--out",
+            &d("x"),
+        ],
+        &["--noise"],
+    );
+    let other = small_problem(tmp.path(), 6);
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &other,
+            "--surrogate",
+            &d("s_h1"),
+            "--out",
+            &d("x"),
+        ],
+        &["problem.hash"],
+    );
+    std::fs::write(d("short.npy"), b"not an npy").unwrap();
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--pde",
+            "--true-param",
+            &d("short.npy"),
+            "--out",
+            &d("x"),
+        ],
+        &["short.npy"],
+    );
+    fails(
+        &[
+            "train",
+            "--problem",
+            &problem,
+            "--data",
+            &d("train"),
+            "--basis",
+            &d("as"),
+            "--output-rank",
+            "99",
+            "--out",
+            &d("x"),
+        ],
+        &["--output-rank"],
+    );
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--pde",
+            "--kernel",
+            "da",
+            "--out",
+            &d("x"),
+        ],
+        &["--kernel"],
+    );
+}
