@@ -7,9 +7,15 @@
 //!   approximation (the GN Hessian of whichever map built it, e.g. the surrogate's, in its
 //!   reduced basis), m' = m_MAP + ρ (m − m_MAP) + β ξ, ξ ~ N(0, Γ_post);
 //!   η = Φ + ½‖m − m̄‖²_R − ½‖m − m_MAP‖²_R − ½ Σ λ_i (v_iᵀ R (m − m_MAP))².
-//! - **Delayed acceptance** (gpCN proposals): stage 1 accepts with the surrogate's η_s; a proposal
-//!   that passes is accepted at stage 2 with min(1, exp(Φ(m) − Φ(m') − Φ_s(m) + Φ_s(m'))), so the
-//!   chain targets the exact (PDE) posterior while most rejections cost only a surrogate call.
+//! - **Delayed acceptance** (gpCN proposals; Christen & Fox 2005 with a state-dependent
+//!   approximation): at the current state x the surrogate is corrected by its known error,
+//!   q*_x(z) = q_s(z) + q(x) − q_s(x), so what stage 1 sees is the surrogate's error *difference*
+//!   between x and the proposal, ≈ (∇q_s − ∇q)(y − x) — small exactly when the surrogate's
+//!   Jacobian is accurate (the point of derivative-informed training). Stage 1 accepts y with
+//!   α₁(x, y) = min(1, exp(η*_x(x) − η*_x(y))); stage 2 with
+//!   α₂ = min(1, exp(η(x) − η(y)) α₁(y, x) / α₁(x, y)), where α₁(y, x) uses q*_y and needs only
+//!   q(y), which stage 2 has just computed. The chain targets the exact (PDE) posterior while
+//!   most rejections cost only a surrogate call.
 //!
 //! ρ = √(1 − β²) with step β ∈ (0, 1] (equivalently ρ = (4 − h)/(4 + h)). A proposal whose map
 //! evaluation fails is rejected and recorded, never fatal. Chain c's step t draws its randomness
@@ -104,8 +110,9 @@ pub struct ChainState {
     pub m: Vec<f64>,
     /// Φ of the exact posterior at m.
     pub phi: f64,
-    /// Φ_s of the screening surrogate at m (DA).
-    pub phi_screen: f64,
+    /// q(m) of the exact map and q_s(m) of the screening surrogate (DA).
+    pub q: Vec<f64>,
+    pub q_screen: Vec<f64>,
     pub proposals: usize,
     pub stage1_accepted: usize,
     pub accepted: usize,
@@ -182,10 +189,11 @@ fn new_chain(
             start.iter().zip(&d).map(|(a, b)| a + b).collect()
         }
     };
-    let phi = target.exact.misfit_cost(&m)?;
-    let phi_screen = match target.screen {
-        Some(s) => s.misfit_cost(&m)?,
-        None => 0.0,
+    let q = target.exact.observe(&m)?;
+    let phi = target.exact.misfit.cost(&q);
+    let q_screen = match target.screen {
+        Some(s) => s.observe(&m)?,
+        None => Vec::new(),
     };
     let n = m.len();
     Ok(ChainState {
@@ -193,7 +201,8 @@ fn new_chain(
         steps: 0,
         m,
         phi,
-        phi_screen,
+        q,
+        q_screen,
         proposals: 0,
         stage1_accepted: 0,
         accepted: 0,
@@ -287,19 +296,34 @@ fn run_chain(
         match (settings.kernel, target.screen) {
             (KernelKind::Da, Some(screen)) => {
                 s.screen_evaluations += 1;
-                match screen.misfit_cost(&proposal) {
+                match screen.observe(&proposal) {
                     Err(e) => fail(&mut s, e),
-                    Ok(phi_s) => {
-                        let a1 = (s.phi_screen + ref_m) - (phi_s + ref_p);
+                    Ok(qs_y) => {
+                        let misfit = &target.exact.misfit;
+                        // Φ*_x(y) with q*_x(y) = q_s(y) + q(x) − q_s(x)
+                        let corrected = |qs: &[f64], q_c: &[f64], qs_c: &[f64]| -> f64 {
+                            let z: Vec<f64> = qs
+                                .iter()
+                                .zip(q_c)
+                                .zip(qs_c)
+                                .map(|((a, b), c)| a + b - c)
+                                .collect();
+                            misfit.cost(&z)
+                        };
+                        let a1 = (s.phi + ref_m) - (corrected(&qs_y, &s.q, &s.q_screen) + ref_p);
                         if u1.ln() < a1 {
                             s.stage1_accepted += 1;
                             s.exact_evaluations += 1;
-                            match target.exact.misfit_cost(&proposal) {
+                            match target.exact.observe(&proposal) {
                                 Err(e) => fail(&mut s, e),
-                                Ok(phi) => {
-                                    let a2 = (s.phi - phi) - (s.phi_screen - phi_s);
+                                Ok(q_y) => {
+                                    let phi_y = misfit.cost(&q_y);
+                                    let a1_rev = (phi_y + ref_p)
+                                        - (corrected(&s.q_screen, &q_y, &qs_y) + ref_m);
+                                    let a2 = (s.phi + ref_m) - (phi_y + ref_p) + a1_rev.min(0.0)
+                                        - a1.min(0.0);
                                     if u2.ln() < a2 {
-                                        accepted = Some((phi, phi_s));
+                                        accepted = Some((phi_y, q_y, qs_y));
                                     }
                                 }
                             }
@@ -309,22 +333,24 @@ fn run_chain(
             }
             _ => {
                 s.exact_evaluations += 1;
-                match target.exact.misfit_cost(&proposal) {
+                match target.exact.observe(&proposal) {
                     Err(e) => fail(&mut s, e),
-                    Ok(phi) => {
+                    Ok(q) => {
+                        let phi = target.exact.misfit.cost(&q);
                         if u1.ln() < (s.phi + ref_m) - (phi + ref_p) {
                             s.stage1_accepted += 1;
-                            accepted = Some((phi, 0.0));
+                            accepted = Some((phi, q, Vec::new()));
                         }
                     }
                 }
             }
         }
-        if let Some((phi, phi_s)) = accepted {
+        if let Some((phi, q, q_screen)) = accepted {
             s.accepted += 1;
             s.m = proposal;
             s.phi = phi;
-            s.phi_screen = phi_s;
+            s.q = q;
+            s.q_screen = q_screen;
             ref_m = ref_p;
         }
         s.steps += 1;

@@ -73,10 +73,15 @@ impl<'a> Posterior<'a> {
         self.evaluations.load(Ordering::Relaxed)
     }
 
+    /// q(m) (one map evaluation).
+    pub fn observe(&self, m: &[f64]) -> Result<Vec<f64>> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.map.evaluate(m)
+    }
+
     /// Φ(m) (one map evaluation).
     pub fn misfit_cost(&self, m: &[f64]) -> Result<f64> {
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
-        Ok(self.misfit.cost(&self.map.evaluate(m)?))
+        Ok(self.misfit.cost(&self.observe(m)?))
     }
 
     /// −log π(m | d) and its parts (one map evaluation).
