@@ -107,6 +107,33 @@ fn train_eval_infer_and_compare_end_to_end() {
             &d(&format!("s_{loss}")),
         ]);
     }
+    // the study on a small grid writes its CSV, table and plots
+    ok(&[
+        "study",
+        "--problem",
+        &problem,
+        "--data",
+        &d("train"),
+        "--test",
+        &d("test"),
+        "--basis",
+        &d("as"),
+        "--sizes",
+        "32,64",
+        "--losses",
+        "l2,h1",
+        "--archs",
+        "8-8",
+        "--epochs",
+        "5",
+        "--out",
+        &d("study"),
+    ]);
+    let csv = std::fs::read_to_string(d("study/study.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    for f in ["study.md", "accuracy_l2.svg", "accuracy_h1.svg"] {
+        assert!(tmp.path().join("study").join(f).exists(), "{f}");
+    }
     let model: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d("s_h1/model.json")).unwrap()).unwrap();
     let l2 = model["test_metrics"]["l2_accuracy"].as_f64().unwrap();

@@ -5,6 +5,7 @@ mod data;
 mod generate;
 mod infer;
 mod solve;
+mod study;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Test accuracies of a surrogate on a data set (L2, H1, reduced H1).
     Eval(train::EvalArgs),
+    /// The paper's accuracy study: losses × training-set sizes × DIPNet ranks.
+    Study(study::StudyArgs),
     /// Bayesian inversion (MAP, Laplace, MCMC) with the PDE or a surrogate.
     Infer(infer::InferArgs),
     /// The same inference with the PDE and with a surrogate, side by side.
@@ -61,6 +64,7 @@ pub fn run() -> Result<()> {
         Command::Bases(args) => bases::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => train::eval(args),
+        Command::Study(args) => study::run(args),
         Command::Infer(args) => infer::run(args),
         Command::Compare(args) => infer::compare(args),
     }

@@ -169,6 +169,42 @@ fn output_basis(data: &Dataset, rank: usize) -> Result<(Array2<f64>, &'static st
     Ok((crate::bases::pod(data, rank)?.decoder, "pod"))
 }
 
+/// The reduced coordinates (first r_M basis vectors, output basis of rank r_Q) fitted to a data
+/// set, its training samples in network coordinates, and the output basis kind.
+pub(crate) fn reduced_samples(
+    data: &Dataset,
+    basis: &Basis,
+    basis_dir: &Path,
+    r_m: usize,
+    r_q: usize,
+) -> Result<(ReducedCoordinates, crate::nn::train::Samples, &'static str)> {
+    let (u, output_kind) = output_basis(data, r_q)?;
+    let cols = ndarray::s![.., ..r_m];
+    let coords = ReducedCoordinates::fit(
+        basis.encoder.slice(cols).to_owned(),
+        basis.decoder.slice(cols).to_owned(),
+        u,
+        &data.m,
+        &data.q,
+    )?;
+    let jacobians = jacobian_data(data, basis_dir, r_m)?;
+    let samples = coords.samples_from(&data.m, &data.q, jacobians);
+    Ok((coords, samples, output_kind))
+}
+
+/// The Jacobian term of a loss name.
+pub(crate) fn jacobian_term(loss: LossName, svd_rank: usize, ms_block: usize) -> JacobianTerm {
+    match loss {
+        LossName::L2 => JacobianTerm::None,
+        LossName::H1 => JacobianTerm::Full,
+        LossName::ReducedH1 => JacobianTerm::ReducedSvd { rank: svd_rank },
+        LossName::Ms => JacobianTerm::Subsampled {
+            rank: svd_rank,
+            block: ms_block.min(svd_rank),
+        },
+    }
+}
+
 /// Jacobian data of the training set in a form the reduced coordinates take; projected data
 /// must have been projected on this very basis's encoder E (the DIPNet H1 target is J E G^{−1/2}).
 fn jacobian_data<'a>(
@@ -310,27 +346,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let d_q = data.q.ncols();
     let r_q = args.output_rank.unwrap_or(d_q.min(50));
-    let (u, output_kind) = output_basis(&data, r_q)?;
-    let cols = ndarray::s![.., ..r_m];
-    let coords = ReducedCoordinates::fit(
-        basis.encoder.slice(cols).to_owned(),
-        basis.decoder.slice(cols).to_owned(),
-        u,
-        &data.m,
-        &data.q,
-    )?;
-    let jacobians = jacobian_data(&data, &args.basis, r_m)?;
-    let samples = coords.samples_from(&data.m, &data.q, jacobians);
-    let svd_rank = args.svd_rank.unwrap_or(r_q.min(r_m));
-    let term = match args.loss {
-        LossName::L2 => JacobianTerm::None,
-        LossName::H1 => JacobianTerm::Full,
-        LossName::ReducedH1 => JacobianTerm::ReducedSvd { rank: svd_rank },
-        LossName::Ms => JacobianTerm::Subsampled {
-            rank: svd_rank,
-            block: args.ms_block.min(svd_rank),
-        },
-    };
+    let (coords, samples, output_kind) = reduced_samples(&data, &basis, &args.basis, r_m, r_q)?;
+    let term = jacobian_term(
+        args.loss,
+        args.svd_rank.unwrap_or(r_q.min(r_m)),
+        args.ms_block,
+    );
     let mut loss = Loss::with_term(term);
     if term != JacobianTerm::None {
         loss.jacobian_weight = args.jacobian_weight;
@@ -457,7 +478,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// Test metrics on a data set: full Jacobians from the data when stored, else recomputed.
-fn metrics_on(
+pub(crate) fn metrics_on(
     net: &DipNet,
     test: &Dataset,
     model: &dyn crate::models::PdeModel,

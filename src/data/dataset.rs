@@ -36,6 +36,22 @@ impl Dataset {
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }
+
+    /// The first `n` samples (all of them when there are fewer).
+    pub fn head(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        Dataset {
+            manifest: self.manifest.clone(),
+            m: self.m.slice(ndarray::s![..n, ..]).to_owned(),
+            q: self.q.slice(ndarray::s![..n, ..]).to_owned(),
+            jacobian: self
+                .jacobian
+                .as_ref()
+                .map(|j| j.slice(ndarray::s![..n, .., ..]).to_owned()),
+            samples: self.samples[..n].to_vec(),
+            failures: self.failures.clone(),
+        }
+    }
 }
 
 /// The chunks of several folders of one data set, checked to belong together, sorted, disjoint.
