@@ -1,7 +1,8 @@
 //! Surrogate vs PDE at n = 64 (Poisson, d_M = 4225, d_Q = 50): `pde_forward_and_jacobian` (forward
 //! solve + full 50-row Jacobian) against `dipnet_linearize` (encode, MLP 100 → 6 × 50 → 50 with its
 //! input Jacobian, decode: q and the reduced Jacobian J_r) for a DIPNet 100-50 (untrained weights
-//! and random orthonormal-like bases: the cost does not depend on their values).
+//! and random orthonormal-like bases: the cost does not depend on their values); `dipnet_evaluate`
+//! (f only) and `dipnet_reduced_output_and_jacobian` (given the encoded coefficients c: f and J_r).
 
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -63,6 +64,13 @@ fn surrogate(c: &mut Criterion) {
     });
     group.bench_function("dipnet_linearize", |b| {
         b.iter(|| black_box(net.linearize(black_box(&m)).unwrap().output()[0]))
+    });
+    group.bench_function("dipnet_evaluate", |b| {
+        b.iter(|| black_box(net.evaluate(black_box(&m)).unwrap()[0]))
+    });
+    let c = net.encode(&m);
+    group.bench_function("dipnet_reduced_output_and_jacobian", |b| {
+        b.iter(|| black_box(net.evaluate_reduced(black_box(&c)).1[[0, 0]]))
     });
     group.finish();
 }

@@ -1,6 +1,7 @@
 //! One training epoch in the configuration of `shared/stack.md`: MLP 100 → 6 × 50 softplus → 50,
 //! loss = relative L2 + relative full-Jacobian (50 × 100) term, 1024 samples, batch 32, Adam, on
-//! the flex CPU backend. (Reference on this machine: JAX 0.10 with vmap(jacfwd) + jit ≈ 0.11 s per
+//! the flex CPU backend; and the setting: DIPNet 100-50 with the H1 loss in the metric
+//! of the full Jacobian (100 input directions per sample), 4096 samples. (Reference on this machine: JAX 0.10 with vmap(jacfwd) + jit ≈ 0.11 s per
 //! epoch; a plain burn implementation ≈ 0.31 s.)
 
 use burn::tensor::Device;
@@ -39,6 +40,36 @@ fn train_epoch(c: &mut Criterion) {
             let (trained, _) = train(
                 mlp.take().expect("model"),
                 &samples,
+                Loss::H1,
+                &settings,
+                &device,
+            )
+            .unwrap();
+            mlp = Some(trained);
+        })
+    });
+    let n = 4096;
+    let dipnet_samples = Samples {
+        count: n,
+        input: 100,
+        output: 50,
+        x: (0..n * 100).map(|k| wave(k, 1.0)).collect(),
+        q: (0..n * 50).map(|k| wave(k + 7, 1.0) + 2.0).collect(),
+        jacobian: Some((0..n * 50 * 100).map(|k| wave(k + 3, 0.1)).collect()),
+        metric: Some(dino::nn::train::JacobianMetric {
+            directions: (0..100 * 100)
+                .map(|k| if k % 101 == 0 { 1.0 } else { wave(k, 0.01) })
+                .collect(),
+            k: 100,
+            output_scale: vec![1.0; 50],
+        }),
+    };
+    group.bench_function("dipnet_100_50_h1_metric_4096_samples", |b| {
+        let mut mlp = Some(Mlp::new(shape, 0, &device));
+        b.iter(|| {
+            let (trained, _) = train(
+                mlp.take().expect("model"),
+                &dipnet_samples,
                 Loss::H1,
                 &settings,
                 &device,

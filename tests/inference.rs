@@ -258,6 +258,11 @@ fn pcn_reproduces_the_linear_gaussian_posterior() {
 }
 
 #[test]
+fn infinity_mala_reproduces_the_linear_gaussian_posterior() {
+    check_kernel(KernelKind::Mala, 0.05, None);
+}
+
+#[test]
 fn gpcn_reproduces_the_linear_gaussian_posterior() {
     check_kernel(KernelKind::Gpcn, 0.8, None);
 }

@@ -52,7 +52,8 @@ pub struct InferenceOptions {
     /// Independent chains (run in parallel).
     #[arg(long, default_value_t = 2)]
     chains: usize,
-    /// Step size β ∈ (0, 1] (ρ = √(1 − β²)); default 0.1 for pCN, 0.5 for gpCN, 0.3 for DA.
+    /// Step size β ∈ (0, 1] (ρ = √(1 − β²)); default 0.1 for pCN, 0.2 for ∞-MALA, 0.5 for
+    /// gpCN, 0.3 for DA.
     #[arg(long)]
     step: Option<f64>,
     /// Rank of the Laplace approximation (prior-preconditioned GN Hessian eigenpairs).
@@ -298,6 +299,7 @@ fn run_inference(
         let lap = laplace.as_ref().expect("computed for mcmc");
         let step = opts.step.unwrap_or(match kernel {
             KernelKind::Pcn => 0.1,
+            KernelKind::Mala => 0.2,
             KernelKind::Gpcn => 0.5,
             KernelKind::Da => 0.3,
         });
@@ -593,6 +595,7 @@ pub fn run(args: InferArgs) -> Result<()> {
 fn kernel_name(k: KernelKind) -> &'static str {
     match k {
         KernelKind::Pcn => "pCN",
+        KernelKind::Mala => "∞-MALA",
         KernelKind::Gpcn => "gpCN",
         KernelKind::Da => "delayed acceptance (surrogate gpCN + PDE correction)",
     }

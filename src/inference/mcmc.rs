@@ -3,6 +3,10 @@
 //! with min(1, exp(η(m) − η(m'))), η = −log(dπ/dμ_ref):
 //!
 //! - **pCN**: μ_ref = prior, m' = m̄ + ρ (m − m̄) + β s, s ~ N(0, C); η = Φ.
+//! - **∞-MALA** (pCN-Langevin, Cotter–Roberts–Stuart–White 2013): with u = m − m̄,
+//!   v = [(2 − δ) u − 2δ C∇Φ(m) + √(8δ) w]/(2 + δ), w ~ N(0, C), accepted with
+//!   min(1, exp(r(u, v) − r(v, u))), r(u, v) = Φ(u) + ½⟨v − u, ∇Φ(u)⟩ + (δ/4)⟨u + v, ∇Φ(u)⟩
+//!   + (δ/4)⟨∇Φ(u), C∇Φ(u)⟩; ρ = (2 − δ)/(2 + δ) (= (4 − h)/(4 + h) with h = 2δ).
 //! - **gpCN** (geometric, Laplace-preconditioned): μ_ref = N(m_MAP, Γ_post) from the Laplace
 //!   approximation (the GN Hessian of whichever map built it, e.g. the surrogate's, in its
 //!   reduced basis), m' = m_MAP + ρ (m − m_MAP) + β ξ, ξ ~ N(0, Γ_post);
@@ -38,6 +42,8 @@ use crate::rng::{stream, Purpose};
 #[serde(rename_all = "kebab-case")]
 pub enum KernelKind {
     Pcn,
+    /// ∞-MALA (pCN-Langevin): prior-preconditioned gradient drift.
+    Mala,
     Gpcn,
     /// Delayed acceptance: gpCN screened by the surrogate, corrected by the PDE.
     Da,
@@ -113,6 +119,8 @@ pub struct ChainState {
     /// q(m) of the exact map and q_s(m) of the screening surrogate (DA).
     pub q: Vec<f64>,
     pub q_screen: Vec<f64>,
+    /// ∇Φ(m) (∞-MALA).
+    pub gradient: Vec<f64>,
     pub proposals: usize,
     pub stage1_accepted: usize,
     pub accepted: usize,
@@ -183,14 +191,19 @@ fn new_chain(
     );
     let prior = target.exact.prior;
     let m = match settings.kernel {
-        KernelKind::Pcn => prior.sample(&mut rng),
+        KernelKind::Pcn | KernelKind::Mala => prior.sample(&mut rng),
         _ => {
             let d = target.laplace.sample_deviation(prior, &mut rng);
             start.iter().zip(&d).map(|(a, b)| a + b).collect()
         }
     };
-    let q = target.exact.observe(&m)?;
-    let phi = target.exact.misfit.cost(&q);
+    let (q, phi, gradient) = if settings.kernel == KernelKind::Mala {
+        target.exact.misfit_with_gradient(&m)?
+    } else {
+        let q = target.exact.observe(&m)?;
+        let phi = target.exact.misfit.cost(&q);
+        (q, phi, Vec::new())
+    };
     let q_screen = match target.screen {
         Some(s) => s.observe(&m)?,
         None => Vec::new(),
@@ -203,6 +216,7 @@ fn new_chain(
         phi,
         q,
         q_screen,
+        gradient,
         proposals: 0,
         stage1_accepted: 0,
         accepted: 0,
@@ -219,7 +233,7 @@ fn new_chain(
 
 /// η's reference part: 0 for pCN; ½‖m − m̄‖²_R − ½‖m − m_MAP‖²_R − ½ Σ λ_i c_i² for gpCN.
 fn reference_term(target: &Target<'_>, kernel: KernelKind, m: &[f64]) -> f64 {
-    if kernel == KernelKind::Pcn {
+    if matches!(kernel, KernelKind::Pcn | KernelKind::Mala) {
         return 0.0;
     }
     let prior = target.exact.prior;
@@ -262,7 +276,23 @@ fn run_chain(
             Purpose::Chain,
             (s.chain as u64) << 32 | t as u64,
         );
+        let delta = 2.0 * (1.0 - rho) / (1.0 + rho);
+        let mut c_grad = Vec::new();
         let proposal: Vec<f64> = match settings.kernel {
+            KernelKind::Mala => {
+                let w = prior.sample(&mut rng);
+                c_grad = prior.covariance_mul(&s.gradient);
+                s.m.iter()
+                    .zip(&w)
+                    .zip(prior.mean())
+                    .zip(&c_grad)
+                    .map(|(((m, w), mb), cg)| {
+                        mb + ((2.0 - delta) * (m - mb) - 2.0 * delta * cg
+                            + (8.0 * delta).sqrt() * (w - mb))
+                            / (2.0 + delta)
+                    })
+                    .collect()
+            }
             KernelKind::Pcn => {
                 let xi = prior.sample(&mut rng);
                 s.m.iter()
@@ -327,6 +357,35 @@ fn run_chain(
                                     }
                                 }
                             }
+                        }
+                    }
+                }
+            }
+            (KernelKind::Mala, _) => {
+                s.exact_evaluations += 1;
+                match target.exact.misfit_with_gradient(&proposal) {
+                    Err(e) => fail(&mut s, e),
+                    Ok((q, phi, g)) => {
+                        let mb = prior.mean();
+                        let u: Vec<f64> = s.m.iter().zip(mb).map(|(a, b)| a - b).collect();
+                        let v: Vec<f64> = proposal.iter().zip(mb).map(|(a, b)| a - b).collect();
+                        let c_g = prior.covariance_mul(&g);
+                        let r = |phi: f64, u: &[f64], v: &[f64], g: &[f64], cg: &[f64]| {
+                            let dot = |a: &[f64], b: &[f64]| {
+                                a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>()
+                            };
+                            let diff: Vec<f64> = v.iter().zip(u).map(|(a, b)| a - b).collect();
+                            let sum: Vec<f64> = v.iter().zip(u).map(|(a, b)| a + b).collect();
+                            phi + 0.5 * dot(&diff, g)
+                                + 0.25 * delta * dot(&sum, g)
+                                + 0.25 * delta * dot(g, cg)
+                        };
+                        let log_a =
+                            r(s.phi, &u, &v, &s.gradient, &c_grad) - r(phi, &v, &u, &g, &c_g);
+                        if u1.ln() < log_a {
+                            s.stage1_accepted += 1;
+                            s.gradient = g;
+                            accepted = Some((phi, q, Vec::new()));
                         }
                     }
                 }

@@ -79,6 +79,14 @@ impl<'a> Posterior<'a> {
         self.map.evaluate(m)
     }
 
+    /// q(m), Φ(m) and ∇Φ(m) = Jᵀ Γ⁻¹ (q − d) (one map evaluation and one adjoint).
+    pub fn misfit_with_gradient(&self, m: &[f64]) -> Result<(Vec<f64>, f64, Vec<f64>)> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let lin = self.map.linearize(m)?;
+        let g = self.misfit.gradient(lin.as_ref());
+        Ok((lin.output().to_vec(), self.misfit.cost(lin.output()), g))
+    }
+
     /// Φ(m) (one map evaluation).
     pub fn misfit_cost(&self, m: &[f64]) -> Result<f64> {
         Ok(self.misfit.cost(&self.observe(m)?))
