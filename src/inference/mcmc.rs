@@ -231,27 +231,55 @@ fn new_chain(
     })
 }
 
-/// η's reference part: 0 for pCN; ½‖m − m̄‖²_R − ½‖m − m_MAP‖²_R − ½ Σ λ_i c_i² for gpCN.
-fn reference_term(target: &Target<'_>, kernel: KernelKind, m: &[f64]) -> f64 {
-    if matches!(kernel, KernelKind::Pcn | KernelKind::Mala) {
-        return 0.0;
-    }
-    let prior = target.exact.prior;
-    let lap = target.laplace;
-    let dev: Vec<f64> = m.iter().zip(&lap.mean).map(|(a, b)| a - b).collect();
-    let r_dev = prior.precision_mul(&dev);
-    let quad_map = 0.5 * dev.iter().zip(&r_dev).map(|(a, b)| a * b).sum::<f64>();
-    prior.cost(m) - quad_map - lap.low_rank_quadratic(prior, &dev)
+/// What every step needs from the Laplace geometry, with one R application per state:
+/// with d = m − m_MAP, δ = m_MAP − m̄ and c = Vᵀ R d,
+///   η's reference part = ½‖m − m̄‖²_R − ½‖m − m_MAP‖²_R − ½ Σ λ_i c_i²
+///                      = dᵀ R δ + ½ δᵀ R δ − ½ Σ λ_i c_i²   (0 for pCN and ∞-MALA),
+/// and the QoI coefficients c_1..c_k.
+struct Geometry {
+    r_delta: Vec<f64>,
+    delta_r_delta: f64,
 }
 
-fn qoi(target: &Target<'_>, settings: &McmcSettings, m: &[f64], phi: f64) -> Vec<f64> {
-    let lap = target.laplace;
-    let k = settings.qoi_directions.min(lap.vectors.ncols());
-    let dev: Vec<f64> = m.iter().zip(&lap.mean).map(|(a, b)| a - b).collect();
-    let r_dev = ndarray::Array1::from(target.exact.prior.precision_mul(&dev));
-    let mut out = vec![phi];
-    out.extend((0..k).map(|i| lap.vectors.column(i).dot(&r_dev)));
-    out
+impl Geometry {
+    fn new(target: &Target<'_>) -> Self {
+        let prior = target.exact.prior;
+        let delta: Vec<f64> = target
+            .laplace
+            .mean
+            .iter()
+            .zip(prior.mean())
+            .map(|(a, b)| a - b)
+            .collect();
+        let r_delta = prior.precision_mul(&delta);
+        let delta_r_delta = delta.iter().zip(&r_delta).map(|(a, b)| a * b).sum();
+        Geometry {
+            r_delta,
+            delta_r_delta,
+        }
+    }
+
+    /// (reference term, the first `k` coefficients c_i) at m.
+    fn at(&self, target: &Target<'_>, kernel: KernelKind, m: &[f64], k: usize) -> (f64, Vec<f64>) {
+        let lap = target.laplace;
+        let d: Vec<f64> = m.iter().zip(&lap.mean).map(|(a, b)| a - b).collect();
+        let c = lap
+            .vectors
+            .t()
+            .dot(&ndarray::Array1::from(target.exact.prior.precision_mul(&d)));
+        let reference = if matches!(kernel, KernelKind::Pcn | KernelKind::Mala) {
+            0.0
+        } else {
+            let low_rank: f64 = c
+                .iter()
+                .zip(lap.eigenvalues.iter())
+                .map(|(c, l)| l * c * c)
+                .sum();
+            d.iter().zip(&self.r_delta).map(|(a, b)| a * b).sum::<f64>() + 0.5 * self.delta_r_delta
+                - 0.5 * low_rank
+        };
+        (reference, c.iter().take(k).copied().collect())
+    }
 }
 
 fn run_chain(
@@ -268,7 +296,9 @@ fn run_chain(
     let lap = target.laplace;
     let rho = (1.0 - settings.step * settings.step).sqrt();
     let beta = settings.step;
-    let mut ref_m = reference_term(target, settings.kernel, &s.m);
+    let geometry = Geometry::new(target);
+    let k = settings.qoi_directions.min(lap.vectors.ncols());
+    let (mut ref_m, mut coef_m) = geometry.at(target, settings.kernel, &s.m, k);
     while s.steps < total {
         let t = s.steps;
         let mut rng = stream(
@@ -312,7 +342,7 @@ fn run_chain(
         };
         let (u1, u2): (f64, f64) = (rng.random(), rng.random());
         s.proposals += 1;
-        let ref_p = reference_term(target, settings.kernel, &proposal);
+        let (ref_p, coef_p) = geometry.at(target, settings.kernel, &proposal, k);
         let fail = |s: &mut ChainState, e: Error| {
             if s.failures.len() < 100 {
                 s.failures.push(ProposalFailure {
@@ -411,10 +441,12 @@ fn run_chain(
             s.q = q;
             s.q_screen = q_screen;
             ref_m = ref_p;
+            coef_m = coef_p;
         }
         s.steps += 1;
         if s.steps > settings.burn_in {
-            let q = qoi(target, settings, &s.m, s.phi);
+            let mut q = vec![s.phi];
+            q.extend_from_slice(&coef_m);
             s.qoi.push(q);
             for ((a, b), m) in s.sum.iter_mut().zip(s.sum_sq.iter_mut()).zip(&s.m) {
                 *a += m;
