@@ -215,8 +215,8 @@ impl DipNet {
         let (phi, dphi) = self.network.forward_with_jacobian(x.view());
         let psi = &rc.output_mean + &(&rc.output_std * &phi);
         let output = &rc.output_shift + &rc.output_basis.dot(&psi);
-        let scaled = dphi * &rc.output_std.view().insert_axis(Axis(1))
-            / &rc.input_std.view().insert_axis(Axis(0));
+        let scaled = dphi * rc.output_std.view().insert_axis(Axis(1))
+            / rc.input_std.view().insert_axis(Axis(0));
         (output, rc.output_basis.dot(&scaled))
     }
 }
