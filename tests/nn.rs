@@ -2,6 +2,7 @@
 //! loss against finite differences, and H1 training beating L2 training on an analytic map.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use dino::nn::mlp::Directions;
 use dino::nn::train::{
     accuracies, batch_loss, full_batch_loss, train, JacobianMetric, Samples, TrainSettings,
 };
@@ -238,9 +239,18 @@ fn jacobians_along_directions_and_of_wide_inputs_match_the_f64_network_and_finit
             .map(|k| ((k * 3 % 5) as f32 - 2.0) / 3.0)
             .collect();
         let dt = Tensor::from_data(TensorData::new(dirs.clone(), [1, 2, shape.input]), &device);
-        let (_, jd_dirs) =
-            mlp.forward_with_directions(batch(&x, 1, shape.input, &device), Some(dt));
+        let (_, jd_dirs) = mlp.forward_with_directions(
+            batch(&x, 1, shape.input, &device),
+            Some(Directions::PerSample(dt)),
+        );
         let jd_dirs = to_vec(jd_dirs);
+        // the same directions shared by the batch give the same derivatives
+        let shared = Tensor::from_data(TensorData::new(dirs.clone(), [2, shape.input]), &device);
+        let (_, jd_shared) = mlp.forward_with_directions(
+            batch(&x, 1, shape.input, &device),
+            Some(Directions::Shared(shared)),
+        );
+        assert_eq!(to_vec(jd_shared), jd_dirs);
         for o in 0..shape.output {
             for k in 0..2 {
                 let expect: f64 = (0..shape.input)

@@ -126,6 +126,8 @@ fn train_eval_infer_and_compare_end_to_end() {
         "8-8",
         "--epochs",
         "5",
+        "--min-steps",
+        "10",
         "--out",
         &d("study"),
     ]);

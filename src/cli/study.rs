@@ -50,6 +50,10 @@ pub struct StudyArgs {
     archs: Vec<String>,
     #[arg(long, default_value_t = 100)]
     epochs: usize,
+    /// At least this many optimizer steps per configuration (small N gets more epochs, so that
+    /// every size is trained to a comparable number of Adam steps).
+    #[arg(long, default_value_t = 3200)]
+    min_steps: usize,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -144,12 +148,14 @@ pub fn run(args: StudyArgs) -> Result<()> {
             for &loss_name in &args.losses {
                 let term = jacobian_term(loss_name, r_q.min(r_m), 10);
                 let loss = Loss::with_term(term);
+                let batches = train_set.count.div_ceil(args.batch_size.max(1)).max(1);
+                let epochs = args.epochs.max(args.min_steps.div_ceil(batches));
                 let settings = TrainSettings {
-                    epochs: args.epochs,
+                    epochs,
                     batch_size: args.batch_size.min(train_set.count.max(1)),
                     learning_rate: args.lr,
                     final_learning_rate: args.lr / 10.0,
-                    patience: Some(args.epochs / 2 + 1),
+                    patience: Some(epochs / 2 + 1),
                     seed: args.seed,
                     progress: false,
                 };

@@ -14,6 +14,14 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{activation, Device, Tensor, TensorData};
 
+/// Input directions of a directional-derivative pass.
+pub enum Directions {
+    /// One set per sample, [B, k, input].
+    PerSample(Tensor<3>),
+    /// One set for the whole batch, [k, input].
+    Shared(Tensor<2>),
+}
+
 /// Sizes of an MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MlpShape {
@@ -126,8 +134,8 @@ impl Mlp {
     }
 
     /// φ(x) [B, output] and the directional derivatives ∇φ(x) Dᵀ [B, output, k] along the
-    /// directions D [B, k, input] (rows of D are directions); `None` means D = I (the full
-    /// input Jacobian).
+    /// directions D (rows of D are directions: [B, k, input] per sample, or [k, input] shared by
+    /// the batch); `None` means D = I (the full input Jacobian).
     ///
     /// The derivative rows of the whole batch are stacked into one [B·k, width] matrix so that
     /// each layer's J_h W is a single large matrix product. For the full Jacobian of a network
@@ -137,7 +145,7 @@ impl Mlp {
     pub fn forward_with_directions(
         &self,
         x: Tensor<2>,
-        directions: Option<Tensor<3>>,
+        directions: Option<Directions>,
     ) -> (Tensor<2>, Tensor<3>) {
         let [batch, input] = x.dims();
         let device = x.device();
@@ -157,11 +165,13 @@ impl Mlp {
         // J_{z₀} for the k propagated directions, [B·k, width₀]; `tail` = W₀ when the
         // propagation starts at z₀ and ∇φ still has to be multiplied by W₀ᵀ.
         let (k, mut jz, tail) = match directions {
-            Some(d) => {
+            Some(Directions::PerSample(d)) => {
                 let k = d.dims()[1];
                 let d = d.reshape([(batch * k) as i64, input as i64]);
                 (k, d.matmul(w0), None)
             }
+            // the same directions for every sample: D W₀ once, expanded over the batch
+            Some(Directions::Shared(d)) => (d.dims()[0], expand(d.matmul(w0)), None),
             None if input > width0 => (width0, expand(Tensor::<2>::eye(width0, &device)), Some(w0)),
             None => (input, expand(w0), None),
         };

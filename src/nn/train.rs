@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::{index::sample as sample_indices, SliceRandom};
 
 use super::loss::{relative_frobenius, relative_l2, JacobianTerm, Loss};
-use super::mlp::Mlp;
+use super::mlp::{Directions, Mlp};
 use crate::error::{Error, Result};
 use crate::rng::{stream, Purpose};
 
@@ -189,8 +189,8 @@ impl Samples {
 /// The Jacobian target of one batch.
 enum JacobianTarget {
     None,
-    /// The target [B, out, k], directions D [B, k, in] and scale S [1, out, 1] of a metric.
-    Full(Tensor<3>, Option<(Tensor<3>, Tensor<3>)>),
+    /// The target [B, out, k], shared directions D [k, in] and scale S [1, out, 1] of a metric.
+    Full(Tensor<3>, Option<(Tensor<2>, Tensor<3>)>),
     /// Directions D = V_kᵀ [B, k, in], left vectors U_kᵀ [B, k, out], target diag(Σ_k) [B, k, k].
     Singular(Tensor<3>, Tensor<3>, Tensor<3>),
 }
@@ -216,12 +216,10 @@ fn jacobian_target(
                 device,
             );
             let metric = samples.metric.as_ref().map(|m| {
-                let d: Tensor<3> = Tensor::<2>::from_data(
+                let d = Tensor::<2>::from_data(
                     TensorData::new(m.directions.clone(), [k, samples.input]),
                     device,
-                )
-                .unsqueeze_dim::<3>(0)
-                .expand([b as i64, k as i64, samples.input as i64]);
+                );
                 let scale = Tensor::<1>::from_data(
                     TensorData::new(m.output_scale.clone(), [samples.output]),
                     device,
@@ -272,11 +270,11 @@ fn batch_terms(
             (relative_l2(y, q), Some(relative_frobenius(jy, j)))
         }
         JacobianTarget::Full(j, Some((d, scale))) => {
-            let (y, jd) = mlp.forward_with_directions(x, Some(d)); // ∇φ Dᵀ
+            let (y, jd) = mlp.forward_with_directions(x, Some(Directions::Shared(d))); // ∇φ Dᵀ
             (relative_l2(y, q), Some(relative_frobenius(jd * scale, j)))
         }
         JacobianTarget::Singular(d, ut, diag) => {
-            let (y, jd) = mlp.forward_with_directions(x, Some(d)); // [B, out, k] = ∇f V_k
+            let (y, jd) = mlp.forward_with_directions(x, Some(Directions::PerSample(d))); // [B, out, k] = ∇f V_k
             let projected = ut.matmul(jd); // U_kᵀ ∇f V_k
             (relative_l2(y, q), Some(relative_frobenius(projected, diag)))
         }
