@@ -13,6 +13,7 @@ pub mod error;
 pub mod fem;
 pub mod inference;
 pub mod io;
+pub mod linalg;
 pub mod map;
 pub mod misfit;
 pub mod models;

@@ -297,3 +297,58 @@ fn newton_cg_converges_fast_near_the_map_on_poisson() {
     // local order is 1.5 (quadratic with exact CG solves); the last step contracts by > 100×
     assert!(g[last] / g[last - 1] < 1e-2, "{g:?}");
 }
+
+/// The shipped surrogate and the PDE give nearby MAP points for the default synthetic data
+/// (prior sample with seed 0, 1% noise), and the PDE Newton–CG warm-started at the surrogate MAP
+/// reaches the PDE optimum.
+#[test]
+fn shipped_surrogate_map_agrees_with_the_pde_map() {
+    let problem = dino::problem::Problem::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/poisson.toml"
+    ))
+    .unwrap();
+    let surrogate = dino::nn::Surrogate::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/surrogates/poisson-dipnet"
+    )))
+    .unwrap();
+    let dir = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/surrogates/poisson-dipnet"
+    ));
+    surrogate.check_problem(&problem, &dir).unwrap();
+    let prior = problem.prior().unwrap();
+    let pde = problem.model().unwrap();
+    let m_true = prior.sample(&mut dino::rng::stream(
+        0,
+        dino::rng::Purpose::PriorSample,
+        1 << 40,
+    ));
+    let (data, sigma) = dino::inference::synthetic_data(pde.as_ref(), &m_true, 0.01, 0).unwrap();
+    let misfit = GaussianMisfit::new(data, sigma * sigma).unwrap();
+    let post_pde = Posterior::new(pde.as_ref(), &prior, misfit.clone()).unwrap();
+    let post_s = Posterior::new(&surrogate.net, &prior, misfit).unwrap();
+    let settings = NewtonCgSettings::default();
+    let map_pde = map_newton_cg(&post_pde, prior.mean(), &settings).unwrap();
+    let map_s = map_newton_cg(&post_s, prior.mean(), &settings).unwrap();
+    let rel = norm(&axpy(&map_s.m, -1.0, &map_pde.m)) / norm(&map_pde.m);
+    eprintln!("surrogate vs PDE MAP: relative difference {rel:.3}");
+    assert!(map_pde.converged && map_s.converged);
+    assert!(rel < 0.25, "MAP relative difference {rel}");
+    // the surrogate MAP is a good start for the PDE: its posterior cost is close to the optimum
+    let c = post_pde.cost(&map_s.m).unwrap().total;
+    assert!(
+        c < 1.5 * map_pde.cost.total,
+        "PDE cost at the surrogate MAP {c} vs {}",
+        map_pde.cost.total
+    );
+    // warm-started there, PDE Newton–CG reaches the same optimum
+    let refined = map_newton_cg(&post_pde, &map_s.m, &settings).unwrap();
+    assert!(
+        (refined.cost.total - map_pde.cost.total).abs() < 1e-6 * map_pde.cost.total,
+        "{} vs {}",
+        refined.cost.total,
+        map_pde.cost.total
+    );
+}

@@ -59,7 +59,7 @@ impl Laplace {
 
     /// Coefficients Vᵀ R x.
     pub fn coefficients(&self, prior: &BiLaplacianPrior, x: &[f64]) -> Array1<f64> {
-        self.vectors.t().dot(&Array1::from(prior.precision_mul(x)))
+        crate::linalg::transpose_mul(&self.vectors, Array1::from(prior.precision_mul(x)).view())
     }
 
     /// (I − V diag(1 − 1/√(1+λ)) Vᵀ R) s: maps an N(0, C) sample to an N(0, Γ_post) one.

@@ -263,10 +263,10 @@ impl Geometry {
     fn at(&self, target: &Target<'_>, kernel: KernelKind, m: &[f64], k: usize) -> (f64, Vec<f64>) {
         let lap = target.laplace;
         let d: Vec<f64> = m.iter().zip(&lap.mean).map(|(a, b)| a - b).collect();
-        let c = lap
-            .vectors
-            .t()
-            .dot(&ndarray::Array1::from(target.exact.prior.precision_mul(&d)));
+        let c = crate::linalg::transpose_mul(
+            &lap.vectors,
+            ndarray::Array1::from(target.exact.prior.precision_mul(&d)).view(),
+        );
         let reference = if matches!(kernel, KernelKind::Pcn | KernelKind::Mala) {
             0.0
         } else {

@@ -184,20 +184,6 @@ impl ReducedCoordinates {
     }
 }
 
-/// Eᵀ x for a tall row-major E (d_M × r): one pass over the rows of E, each a contiguous
-/// axpy, instead of a strided product with the transposed view (4× faster at 4225 × 100).
-fn transpose_mul(e: &Array2<f64>, x: ndarray::ArrayView1<f64>) -> Array1<f64> {
-    let mut c = Array1::<f64>::zeros(e.ncols());
-    let out = c.as_slice_mut().expect("fresh array");
-    for (row, &xk) in e.rows().into_iter().zip(x.iter()) {
-        match row.as_slice() {
-            Some(r) => out.iter_mut().zip(r).for_each(|(ci, ei)| *ci += xk * ei),
-            None => return e.t().dot(&x),
-        }
-    }
-    c
-}
-
 /// A trained DIPNet: the MLP φ (f64 inference copy) and its reduced coordinates.
 #[derive(Debug, Clone)]
 pub struct DipNet {
@@ -217,7 +203,7 @@ impl DipNet {
     /// The reduced input coefficients c = Eᵀ(m − m̄) of a parameter.
     pub fn encode(&self, m: &[f64]) -> Array1<f64> {
         let rc = &self.coordinates;
-        transpose_mul(
+        crate::linalg::transpose_mul(
             &rc.encoder,
             (&ndarray::ArrayView1::from(m) - &rc.input_shift).view(),
         )
@@ -276,7 +262,10 @@ impl Linearization for DipNetLinearization<'_> {
         &self.output
     }
     fn jvp(&self, v: &[f64]) -> Vec<f64> {
-        let c = transpose_mul(&self.net.coordinates.encoder, ndarray::ArrayView1::from(v));
+        let c = crate::linalg::transpose_mul(
+            &self.net.coordinates.encoder,
+            ndarray::ArrayView1::from(v),
+        );
         self.reduced_jacobian.dot(&c).to_vec()
     }
     fn vjp(&self, w: &[f64]) -> Vec<f64> {
