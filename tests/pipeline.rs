@@ -107,6 +107,37 @@ fn train_eval_infer_and_compare_end_to_end() {
             &d(&format!("s_{loss}")),
         ]);
     }
+    // training continues from a model's weights; another architecture is refused
+    let cont = |width: &str, out: &str| {
+        vec![
+            "train".to_string(),
+            "--problem".into(),
+            problem.clone(),
+            "--data".into(),
+            d("train"),
+            "--basis".into(),
+            d("as"),
+            "--output-rank".into(),
+            "16".into(),
+            "--width".into(),
+            width.into(),
+            "--depth".into(),
+            "3".into(),
+            "--epochs".into(),
+            "3".into(),
+            "--init".into(),
+            d("s_h1"),
+            "--out".into(),
+            d(out),
+        ]
+    };
+    let args = cont("24", "s_cont");
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let args = cont("32", "s_bad");
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["architecture.mlp"],
+    );
     // the study on a small grid writes its CSV, table and plots
     ok(&[
         "study",

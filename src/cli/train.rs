@@ -125,6 +125,10 @@ pub struct TrainArgs {
     /// Seed of the initialization, split, shuffling and subsampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Continue from this model folder's weights and coordinates (same architecture; e.g. more
+    /// epochs at a smaller learning rate).
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Test data: evaluate the trained model and record its metrics in model.json.
     #[arg(long, num_args = 1..)]
     test_data: Vec<PathBuf>,
@@ -346,7 +350,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let d_q = data.q.ncols();
     let r_q = args.output_rank.unwrap_or(d_q.min(50));
-    let (coords, samples, output_kind) = reduced_samples(&data, &basis, &args.basis, r_m, r_q)?;
+    let (mut coords, mut samples, output_kind) =
+        reduced_samples(&data, &basis, &args.basis, r_m, r_q)?;
+    let init = args.init.as_ref().map(|dir| -> Result<Surrogate> {
+        let s = Surrogate::load(dir)?;
+        s.check_problem(&problem, dir)?;
+        Ok(s)
+    });
+    let init = init.transpose()?;
+    if let Some(s) = &init {
+        // the initial network's own coordinates, so that its weights mean the same thing
+        coords = s.net.coordinates.clone();
+        if (coords.encoder.ncols(), coords.output_basis.ncols()) != (r_m, r_q) {
+            return Err(Error::invalid(
+                "command line",
+                "--init",
+                format!("a model with ranks {r_m}-{r_q}"),
+                format!("{}-{}", coords.encoder.ncols(), coords.output_basis.ncols()),
+            ));
+        }
+        samples = coords.samples_from(&data.m, &data.q, jacobian_data(&data, &args.basis, r_m)?);
+    }
     let term = jacobian_term(
         args.loss,
         args.svd_rank.unwrap_or(r_q.min(r_m)),
@@ -392,7 +416,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
         test_metrics: None,
         files: Default::default(),
     };
-    let mlp = Mlp::new(shape, args.seed, &device);
+    let mlp = match (&init, &args.init) {
+        (Some(s), Some(dir)) => {
+            if s.record.architecture.mlp != shape {
+                return Err(Error::invalid(
+                    dir.join("model.json").display().to_string(),
+                    "architecture.mlp",
+                    format!("{shape:?} (--width / --depth / ranks of this run)"),
+                    format!("{:?}", s.record.architecture.mlp),
+                ));
+            }
+            let path = dir.join("weights.safetensors");
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            crate::nn::model_file::load_weights(shape, bytes, &path, &device)?
+        }
+        _ => Mlp::new(shape, args.seed, &device),
+    };
     Surrogate::save(&mlp, &record, &coords, &args.out)?;
     eprintln!(
         "training DIPNet {r_m}-{r_q} ({} × {} softplus) with the {} loss on {} samples ({} for validation)",

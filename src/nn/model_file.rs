@@ -306,7 +306,12 @@ impl Surrogate {
             output_std: Array1::from(n.output_std.clone()),
         };
         let weights = read("weights.safetensors")?;
-        let mlp = load_weights(shape, weights, &dir.join("weights.safetensors"))?;
+        let mlp = load_weights(
+            shape,
+            weights,
+            &dir.join("weights.safetensors"),
+            &Device::flex(),
+        )?;
         Ok(Surrogate {
             net: DipNet::new(&mlp, coordinates),
             record,
@@ -330,9 +335,8 @@ pub fn weight_bytes(mlp: &Mlp, dir: &Path) -> Result<Vec<u8>> {
 }
 
 /// An MLP of `shape` with the weights of a safetensors file's bytes.
-pub fn load_weights(shape: MlpShape, bytes: Vec<u8>, path: &Path) -> Result<Mlp> {
-    let device = Device::flex();
-    let mut mlp = Mlp::new(shape, 0, &device);
+pub fn load_weights(shape: MlpShape, bytes: Vec<u8>, path: &Path, device: &Device) -> Result<Mlp> {
+    let mut mlp = Mlp::new(shape, 0, device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = mlp.load_from(&mut store).map_err(|e| {
         Error::parse(
