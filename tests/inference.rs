@@ -352,3 +352,39 @@ fn shipped_surrogate_map_agrees_with_the_pde_map() {
         map_pde.cost.total
     );
 }
+
+/// L-BFGS (argmin) finds the same MAP point as Newton–CG: exactly on the linear problem, to the
+/// optimizer tolerance on Poisson.
+#[test]
+fn lbfgs_map_agrees_with_newton_cg() {
+    let (prior, map, data) = setup(1.0, 0.05);
+    let post = Posterior::new(
+        &map,
+        &prior,
+        GaussianMisfit::new(data, 0.05f64.powi(2)).unwrap(),
+    )
+    .unwrap();
+    let (mean, _) = exact_posterior(&post, &map.b);
+    let lbfgs = dino::inference::lbfgs::map_lbfgs(&post, prior.mean(), 500, 1e-10).unwrap();
+    assert!(lbfgs.converged, "{} iterations", lbfgs.iterations);
+    let rel = norm(&axpy(&lbfgs.m, -1.0, &mean)) / norm(&mean);
+    assert!(rel < 1e-6, "L-BFGS MAP vs exact mean: {rel}");
+
+    let problem = poisson(16);
+    let prior = problem.prior().unwrap();
+    let model = problem.model().unwrap();
+    let q = model.evaluate(&prior_sample(&problem, 3)).unwrap();
+    let sigma = 0.01 * q.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let post = Posterior::new(
+        model.as_ref(),
+        &prior,
+        GaussianMisfit::new(q, sigma * sigma).unwrap(),
+    )
+    .unwrap();
+    let newton = map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default()).unwrap();
+    let lbfgs = dino::inference::lbfgs::map_lbfgs(&post, prior.mean(), 500, 1e-7).unwrap();
+    let rel = norm(&axpy(&lbfgs.m, -1.0, &newton.m)) / norm(&newton.m);
+    eprintln!("Poisson 16²: L-BFGS {} its ({} evaluations), Newton–CG {} its; relative difference {rel:.2e}", lbfgs.iterations, lbfgs.evaluations, newton.iterations);
+    assert!(rel < 1e-3, "L-BFGS vs Newton–CG MAP: {rel}");
+    assert!((lbfgs.cost.total - newton.cost.total).abs() < 1e-6 * newton.cost.total);
+}

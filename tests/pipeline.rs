@@ -218,6 +218,18 @@ fn train_eval_infer_and_compare_end_to_end() {
         .unwrap()
     };
     let pde = infer(&["--pde"], "inf_pde");
+    let lbfgs = infer(
+        &["--pde", "--method", "map", "--optimizer", "lbfgs"],
+        "inf_lbfgs",
+    );
+    let (a, b) = (
+        lbfgs["map"]["cost"]["total"].as_f64().unwrap(),
+        pde["map"]["cost"]["total"].as_f64().unwrap(),
+    );
+    assert!(
+        (a - b).abs() < 1e-4 * b,
+        "L-BFGS MAP cost {a} vs Newton–CG {b}"
+    );
     let sur = infer(&["--surrogate", &d("s_h1")], "inf_s");
     assert_eq!(pde["map"]["converged"], true);
     assert!(

@@ -71,6 +71,16 @@ pub struct InferenceOptions {
     /// Seed of the synthetic noise and of the samplers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
+    #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
+    optimizer: Optimizer,
+}
+
+/// MAP optimizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Optimizer {
+    NewtonCg,
+    Lbfgs,
 }
 
 /// Arguments of `dino infer`.
@@ -160,7 +170,10 @@ fn run_inference(
         pde as *const dyn DifferentiableMap,
     );
     eprintln!("[{label}] MAP by Newton–CG …");
-    let map = map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default())?;
+    let map = match opts.optimizer {
+        Optimizer::NewtonCg => map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default())?,
+        Optimizer::Lbfgs => crate::inference::lbfgs::map_lbfgs(&post, prior.mean(), 2000, 1e-6)?,
+    };
     if !map.converged {
         eprintln!(
             "warning: Newton–CG stopped after {} iterations without meeting the tolerance",

@@ -3,6 +3,7 @@
 
 pub mod diagnostics;
 pub mod laplace;
+pub mod lbfgs;
 pub mod mcmc;
 pub mod newton_cg;
 pub mod posterior;
