@@ -99,6 +99,21 @@ fn setup(scale: f64, noise: f64) -> (dino::prior::BiLaplacianPrior, LinearMap, V
     (prior, map, data)
 }
 
+/// The posterior of the linear map with noise standard deviation `noise`.
+fn linear_posterior<'a>(
+    prior: &'a dino::prior::BiLaplacianPrior,
+    map: &'a LinearMap,
+    data: Vec<f64>,
+    noise: f64,
+) -> Posterior<'a> {
+    Posterior::new(
+        map,
+        prior,
+        GaussianMisfit::new(data, noise * noise).unwrap(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn posterior_gradient_passes_the_taylor_test() {
     let problem = poisson(16);
@@ -128,12 +143,7 @@ fn posterior_gradient_passes_the_taylor_test() {
 #[test]
 fn laplace_on_a_linear_map_is_the_exact_gaussian_posterior() {
     let (prior, map, data) = setup(1.0, 0.05);
-    let post = Posterior::new(
-        &map,
-        &prior,
-        GaussianMisfit::new(data, 0.05f64.powi(2)).unwrap(),
-    )
-    .unwrap();
+    let post = linear_posterior(&prior, &map, data, 0.05);
     let result = map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default()).unwrap();
     let (mean, cov) = exact_posterior(&post, &map.b);
     assert!(result.converged);
@@ -358,12 +368,7 @@ fn shipped_surrogate_map_agrees_with_the_pde_map() {
 #[test]
 fn lbfgs_map_agrees_with_newton_cg() {
     let (prior, map, data) = setup(1.0, 0.05);
-    let post = Posterior::new(
-        &map,
-        &prior,
-        GaussianMisfit::new(data, 0.05f64.powi(2)).unwrap(),
-    )
-    .unwrap();
+    let post = linear_posterior(&prior, &map, data, 0.05);
     let (mean, _) = exact_posterior(&post, &map.b);
     let lbfgs = dino::inference::lbfgs::map_lbfgs(&post, prior.mean(), 500, 1e-10).unwrap();
     assert!(lbfgs.converged, "{} iterations", lbfgs.iterations);
