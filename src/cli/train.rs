@@ -489,7 +489,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         surrogate.record.test_metrics = Some(metrics_on(&surrogate.net, &test, model.as_ref())?);
     }
     Surrogate::save(&outcome.mlp, &surrogate.record, &coords, &args.out)?;
-    let last = outcome.history.last();
     eprintln!(
         "{} after {} epochs in {:.1} s (best epoch {}: validation loss {}); wrote {}/model.json, weights.safetensors, training_log.json, training_curve.svg",
         match outcome.stop {
@@ -503,7 +502,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         outcome.best_epoch.and_then(|e| outcome.history.get(e)).and_then(|r| r.validation_loss).map_or("-".into(), |v| format!("{v:.3e}")),
         args.out.display()
     );
-    let _ = last;
     if let Some(m) = &surrogate.record.test_metrics {
         print_metrics(m);
     }

@@ -100,16 +100,6 @@ impl Laplace {
         }
         var
     }
-
-    /// ½ Σ λ_i ((Vᵀ R x)_i)²: the low-rank part of ½ ‖x‖²_{Γ_post⁻¹} − ½ ‖x‖²_R.
-    pub fn low_rank_quadratic(&self, prior: &BiLaplacianPrior, x: &[f64]) -> f64 {
-        let c = self.coefficients(prior, x);
-        0.5 * c
-            .iter()
-            .zip(self.eigenvalues.iter())
-            .map(|(c, l)| l * c * c)
-            .sum::<f64>()
-    }
 }
 
 /// diag(C) = diag(A⁻¹ M A⁻¹), exactly: (A⁻¹ e_k)ᵀ M (A⁻¹ e_k) for every node, in parallel.
