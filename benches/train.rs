@@ -6,9 +6,23 @@
 
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
-use dino::nn::train::{train, Samples, TrainSettings};
+use dino::nn::train::{train, JacobianMetric, Samples, TrainSettings};
 use dino::nn::{Loss, Mlp, MlpShape};
 use std::time::Duration;
+
+/// Deterministic synthetic samples: 100 inputs, 50 outputs, a 50 × 100 Jacobian target each.
+fn synthetic_samples(n: usize, metric: Option<JacobianMetric>) -> Samples {
+    let wave = |k: usize, scale: f32| (k as f32 * 0.618).sin() * scale;
+    Samples {
+        count: n,
+        input: 100,
+        output: 50,
+        x: (0..n * 100).map(|k| wave(k, 1.0)).collect(),
+        q: (0..n * 50).map(|k| wave(k + 7, 1.0) + 2.0).collect(),
+        jacobian: Some((0..n * 50 * 100).map(|k| wave(k + 3, 0.1)).collect()),
+        metric,
+    }
+}
 
 fn train_epoch(c: &mut Criterion) {
     let device = Device::flex().autodiff();
@@ -18,66 +32,51 @@ fn train_epoch(c: &mut Criterion) {
         depth: 6,
         output: 50,
     };
-    let n = 1024;
-    let wave = |k: usize, scale: f32| (k as f32 * 0.618).sin() * scale;
-    let samples = Samples {
-        count: n,
-        input: 100,
-        output: 50,
-        x: (0..n * 100).map(|k| wave(k, 1.0)).collect(),
-        q: (0..n * 50).map(|k| wave(k + 7, 1.0) + 2.0).collect(),
-        jacobian: Some((0..n * 50 * 100).map(|k| wave(k + 3, 0.1)).collect()),
-        metric: None,
+    // a near-identity metric: the DIPNet H1 loss's 100 shared directions
+    let metric = JacobianMetric {
+        directions: (0..100 * 100)
+            .map(|k| {
+                if k % 101 == 0 {
+                    1.0
+                } else {
+                    (k as f32 * 0.618).sin() * 0.01
+                }
+            })
+            .collect(),
+        k: 100,
+        output_scale: vec![1.0; 50],
     };
+    let cases = [
+        (
+            "mlp_100_6x50_50_h1_1024_samples",
+            synthetic_samples(1024, None),
+        ),
+        (
+            "dipnet_100_50_h1_metric_4096_samples",
+            synthetic_samples(4096, Some(metric)),
+        ),
+    ];
     let settings = TrainSettings::adam(1, 32, 1e-3, 0);
     let mut group = c.benchmark_group("train_epoch");
     group
         .measurement_time(Duration::from_secs(15))
         .sample_size(10);
-    group.bench_function("mlp_100_6x50_50_h1_1024_samples", |b| {
-        let mut mlp = Some(Mlp::new(shape, 0, &device));
-        b.iter(|| {
-            let (trained, _) = train(
-                mlp.take().expect("model"),
-                &samples,
-                Loss::H1,
-                &settings,
-                &device,
-            )
-            .unwrap();
-            mlp = Some(trained);
-        })
-    });
-    let n = 4096;
-    let dipnet_samples = Samples {
-        count: n,
-        input: 100,
-        output: 50,
-        x: (0..n * 100).map(|k| wave(k, 1.0)).collect(),
-        q: (0..n * 50).map(|k| wave(k + 7, 1.0) + 2.0).collect(),
-        jacobian: Some((0..n * 50 * 100).map(|k| wave(k + 3, 0.1)).collect()),
-        metric: Some(dino::nn::train::JacobianMetric {
-            directions: (0..100 * 100)
-                .map(|k| if k % 101 == 0 { 1.0 } else { wave(k, 0.01) })
-                .collect(),
-            k: 100,
-            output_scale: vec![1.0; 50],
-        }),
-    };
-    group.bench_function("dipnet_100_50_h1_metric_4096_samples", |b| {
-        let mut mlp = Some(Mlp::new(shape, 0, &device));
-        b.iter(|| {
-            let (trained, _) = train(
-                mlp.take().expect("model"),
-                &dipnet_samples,
-                Loss::H1,
-                &settings,
-                &device,
-            )
-            .unwrap();
-            mlp = Some(trained);
-        })
-    });
+    for (name, samples) in &cases {
+        group.bench_function(*name, |b| {
+            let mut mlp = Some(Mlp::new(shape, 0, &device));
+            b.iter(|| {
+                let (trained, _) = train(
+                    mlp.take().expect("model"),
+                    samples,
+                    Loss::H1,
+                    &settings,
+                    &device,
+                )
+                .unwrap();
+                mlp = Some(trained);
+            })
+        });
+    }
     group.finish();
 }
 

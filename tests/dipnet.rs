@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use common::*;
 use dino::bases::{active_subspace_from_data, pod, EigenSettings};
 use dino::data::{generate, load, GenerateOptions};
-use dino::nn::model_file::{Architecture, Normalization, TrainedFor};
+use dino::nn::model_file::{Architecture, TrainedFor};
 use dino::nn::train::{train, TrainSettings};
 use dino::nn::{DipNet, Loss, Mlp, MlpShape, ModelRecord, ReducedCoordinates, Surrogate};
 use dino::taylor::TaylorTest;
@@ -66,25 +66,15 @@ fn trained_dipnet(dir: &std::path::Path) -> (DipNet, dino::problem::Problem) {
 }
 
 fn record_for(problem: &dino::problem::Problem, shape: MlpShape, d_m: usize) -> ModelRecord {
-    ModelRecord {
-        format: String::new(),
-        architecture: Architecture {
+    ModelRecord::new(
+        Architecture {
             kind: "dipnet".into(),
             mlp: shape,
             input_basis: "active-subspace".into(),
             output_basis: "pod".into(),
         },
-        problem: TrainedFor::new(problem, d_m, 50).unwrap(),
-        normalization: Normalization {
-            input_mean: vec![],
-            input_std: vec![],
-            output_mean: vec![],
-            output_std: vec![],
-        },
-        training: None,
-        test_metrics: None,
-        files: Default::default(),
-    }
+        TrainedFor::new(problem, d_m, 50).unwrap(),
+    )
 }
 
 /// The DIPNet Jacobian target in the metric of the full Jacobian: for each sample,

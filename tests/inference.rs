@@ -114,6 +114,18 @@ fn linear_posterior<'a>(
     .unwrap()
 }
 
+/// Noise-free data q(m_true) of the prior sample `seed`, with σ = 1% of max |q| (a misfit whose
+/// minimizer is known to fit the data).
+fn exact_data_misfit(
+    problem: &dino::problem::Problem,
+    model: &dyn DifferentiableMap,
+    seed: u64,
+) -> GaussianMisfit {
+    let q = model.evaluate(&prior_sample(problem, seed)).unwrap();
+    let sigma = 0.01 * q.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    GaussianMisfit::new(q, sigma * sigma).unwrap()
+}
+
 #[test]
 fn posterior_gradient_passes_the_taylor_test() {
     let problem = poisson(16);
@@ -288,13 +300,10 @@ fn newton_cg_converges_fast_near_the_map_on_poisson() {
     let problem = poisson(32);
     let prior = problem.prior().unwrap();
     let model = problem.model().unwrap();
-    let m_true = prior_sample(&problem, 11);
-    let q = model.evaluate(&m_true).unwrap();
-    let sigma = 0.01 * q.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let post = Posterior::new(
         model.as_ref(),
         &prior,
-        GaussianMisfit::new(q, sigma * sigma).unwrap(),
+        exact_data_misfit(&problem, model.as_ref(), 11),
     )
     .unwrap();
     let result = map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default()).unwrap();
@@ -378,12 +387,10 @@ fn lbfgs_map_agrees_with_newton_cg() {
     let problem = poisson(16);
     let prior = problem.prior().unwrap();
     let model = problem.model().unwrap();
-    let q = model.evaluate(&prior_sample(&problem, 3)).unwrap();
-    let sigma = 0.01 * q.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let post = Posterior::new(
         model.as_ref(),
         &prior,
-        GaussianMisfit::new(q, sigma * sigma).unwrap(),
+        exact_data_misfit(&problem, model.as_ref(), 3),
     )
     .unwrap();
     let newton = map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default()).unwrap();

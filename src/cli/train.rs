@@ -12,9 +12,7 @@ use crate::data::{Dataset, JacobianKind};
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};
 use crate::nn::evaluate::{test_metrics, TestJacobians};
-use crate::nn::model_file::{
-    weight_bytes, Architecture, Normalization, TrainedFor, TrainingRecord,
-};
+use crate::nn::model_file::{weight_bytes, Architecture, TrainedFor, TrainingRecord};
 use crate::nn::train::{train_network, EpochRecord, StopReason, TrainSettings};
 use crate::nn::{
     DipNet, JacobianData, JacobianTerm, Loss, Mlp, MlpShape, ModelRecord, ReducedCoordinates,
@@ -397,25 +395,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         depth: args.depth,
         output: r_q,
     };
-    let mut record = ModelRecord {
-        format: String::new(),
-        architecture: Architecture {
+    let mut record = ModelRecord::new(
+        Architecture {
             kind: "dipnet".into(),
             mlp: shape,
             input_basis: basis.info.kind.name().into(),
             output_basis: output_kind.into(),
         },
-        problem: TrainedFor::new(&problem, data.m.ncols(), d_q)?,
-        normalization: Normalization {
-            input_mean: vec![],
-            input_std: vec![],
-            output_mean: vec![],
-            output_std: vec![],
-        },
-        training: None,
-        test_metrics: None,
-        files: Default::default(),
-    };
+        TrainedFor::new(&problem, data.m.ncols(), d_q)?,
+    );
     let mlp = match (&init, &args.init) {
         (Some(s), Some(dir)) => {
             if s.record.architecture.mlp != shape {

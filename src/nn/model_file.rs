@@ -111,6 +111,27 @@ pub struct ModelRecord {
     pub files: BTreeMap<String, String>,
 }
 
+impl ModelRecord {
+    /// The record of a model not yet trained or evaluated (normalization and file checksums are
+    /// filled in by [`Surrogate::save`]).
+    pub fn new(architecture: Architecture, problem: TrainedFor) -> Self {
+        ModelRecord {
+            format: MODEL_FORMAT.to_string(),
+            architecture,
+            problem,
+            normalization: Normalization {
+                input_mean: vec![],
+                input_std: vec![],
+                output_mean: vec![],
+                output_std: vec![],
+            },
+            training: None,
+            test_metrics: None,
+            files: BTreeMap::new(),
+        }
+    }
+}
+
 impl TrainedFor {
     /// The record of a problem with the model's dimensions.
     pub fn new(problem: &Problem, input_dim: usize, output_dim: usize) -> Result<Self> {
