@@ -463,7 +463,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         epochs_run: outcome.history.len(),
         best_epoch: outcome.best_epoch,
         stop: outcome.stop.clone(),
-        wall_s: started.elapsed().as_secs_f64(),
+        // cumulative over `--init` stages: the offline cost of the final model
+        wall_s: started.elapsed().as_secs_f64()
+            + init
+                .as_ref()
+                .and_then(|s| s.record.training.as_ref())
+                .map_or(0.0, |t| t.wall_s),
         data_wall_s: data.manifest.cost.wall_s,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     });

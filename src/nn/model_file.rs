@@ -75,6 +75,7 @@ pub struct TrainingRecord {
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub stop: StopReason,
+    /// Training wall time, summed over the `--init` stages that led to this model.
     pub wall_s: f64,
     /// Wall time of generating the training data (from its manifest), for break-even analyses.
     pub data_wall_s: f64,
