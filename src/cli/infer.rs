@@ -117,6 +117,13 @@ pub struct Outcome {
     pub ess_min: Option<f64>,
 }
 
+/// ‖a − b‖ / ‖b‖ (Euclidean).
+fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den).sqrt()
+}
+
 fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomic(path, |w| w.write_all(text.as_bytes()))
 }
@@ -181,11 +188,6 @@ fn run_inference(
         );
     }
     let n = problem.mesh_size();
-    let rel_err = |a: &[f64], b: &[f64]| {
-        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-        let den: f64 = b.iter().map(|y| y * y).sum();
-        (num / den).sqrt()
-    };
     let mut report = json!({
         "problem": problem.path.display().to_string(),
         "problem_hash": problem.hash(),
@@ -199,7 +201,7 @@ fn run_inference(
             "evaluations": map.evaluations,
             "incremental_solves": map.incremental_solves,
             "wall_s": map.wall_s,
-            "relative_error_to_truth": rel_err(&map.m, &m_true),
+            "relative_error_to_truth": relative_difference(&map.m, &m_true),
             "history": map.history,
         },
     });
@@ -236,18 +238,18 @@ fn run_inference(
             "evaluations": refined.evaluations,
             "incremental_solves": refined.incremental_solves,
             "wall_s": refined.wall_s,
-            "relative_difference_to_surrogate_map": rel_err(&map.m, &refined.m),
+            "relative_difference_to_surrogate_map": relative_difference(&map.m, &refined.m),
         });
         refined.m
     } else {
         map.m.clone()
     };
-    let point = post.linearize(&center)?;
     let mut laplace_variance = vec![];
     let mut laplace = None;
     if method != Method::Map {
         eprintln!("[{label}] Laplace approximation (rank {}) …", opts.rank);
         let t = Instant::now();
+        let point = post.linearize(&center)?;
         let lap = Laplace::at(&post, &point, &center, opts.rank, 10, opts.seed)?;
         laplace_variance = lap.pointwise_variance(&prior_pointwise_variance(&prior));
         let ev = lap.eigenvalues.to_vec();
@@ -407,7 +409,7 @@ fn run_inference(
             "burn_in": opts.burn_in,
             "wall_s": mcmc_wall,
             "diagnostics": diag,
-            "relative_error_of_mean_to_truth": rel_err(&mean, &m_true),
+            "relative_error_of_mean_to_truth": relative_difference(&mean, &m_true),
             "failed_proposals": chains.iter().flat_map(|c| c.failures.clone()).collect::<Vec<_>>(),
         });
     }
@@ -662,11 +664,6 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         KernelKind::Da,
         &args.out.join("surrogate"),
     )?;
-    let rel = |a: &[f64], b: &[f64]| {
-        let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-        let den: f64 = b.iter().map(|y| y * y).sum();
-        (num / den).sqrt()
-    };
     let (pm, sm) = (
         p.mean.as_deref().unwrap_or(&[]),
         s.mean.as_deref().unwrap_or(&[]),
@@ -693,10 +690,10 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         None
     };
     let summary = json!({
-        "map_relative_difference": rel(&s.m_map, &p.m_map),
-        "posterior_mean_relative_difference": rel(sm, pm),
-        "posterior_variance_relative_difference": rel(sv, pv),
-        "laplace_variance_relative_difference": rel(&s.laplace_variance, &p.laplace_variance),
+        "map_relative_difference": relative_difference(&s.m_map, &p.m_map),
+        "posterior_mean_relative_difference": relative_difference(sm, pm),
+        "posterior_variance_relative_difference": relative_difference(sv, pv),
+        "laplace_variance_relative_difference": relative_difference(&s.laplace_variance, &p.laplace_variance),
         "pde": { "wall_s": p.wall_s, "pde_solves": p.pde_solves, "ess_min": p.ess_min, "ess_per_second": rate_p },
         "dino": { "wall_s": s.wall_s, "pde_solves": s.pde_solves, "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline },
         "ess_per_second_ratio": rate_s / rate_p.max(1e-300),
