@@ -19,6 +19,7 @@ pub mod misfit;
 pub mod models;
 pub mod newton;
 pub mod nn;
+pub mod ouu;
 pub mod prior;
 pub mod problem;
 pub mod report;

@@ -51,3 +51,18 @@ pub trait Linearization: Send + Sync {
         Array2::from_shape_fn((d_q, d_m), |(k, j)| rows[k][j])
     }
 }
+
+/// A map (z, m) ↦ u(z, m) ∈ ℝ^{d_U} that is differentiable in a control z ∈ ℝ^{n_z}: what
+/// optimization under uncertainty needs (the PDE state with control sources, or a multi-input
+/// surrogate of it). The parameter m is the uncertain input, held fixed while z varies.
+pub trait ControlledMap: Send + Sync {
+    /// n_z
+    fn control_dim(&self) -> usize;
+    /// d_M
+    fn parameter_dim(&self) -> usize;
+    /// d_U
+    fn output_dim(&self) -> usize;
+    /// u(z, m) and its control derivative at (z, m): the returned linearization's `jvp` takes
+    /// v ∈ ℝ^{n_z} to (∂u/∂z) v, its `vjp` takes w ∈ ℝ^{d_U} to (∂u/∂z)ᵀ w.
+    fn linearize_control(&self, z: &[f64], m: &[f64]) -> Result<Box<dyn Linearization + '_>>;
+}

@@ -29,9 +29,20 @@ pub struct ProblemSpec {
     pub description: String,
     pub mesh: MeshSpec,
     pub pde: PdeSpec,
-    pub observations: ObservationSpec,
+    /// Observations of the state (inverse problems and observable surrogates need them).
+    #[serde(default)]
+    pub observations: Option<ObservationSpec>,
     pub prior: PriorSpec,
-    pub noise: NoiseSpec,
+    /// Observation noise (inverse problems need it).
+    #[serde(default)]
+    pub noise: Option<NoiseSpec>,
+    /// A control input z (optimization under uncertainty), `[control]`. Not serialized when
+    /// absent, so that the hashes of problems without one stay what they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlSpec>,
+    /// The control objective's quantity of interest, `[qoi]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qoi: Option<QoiSpec>,
 }
 
 /// `[mesh]`
@@ -61,8 +72,9 @@ pub enum PdeSpec {
         reaction: f64,
         /// Dirichlet values by side; the other sides carry homogeneous Neumann conditions.
         dirichlet: SideValues,
-        /// The source terms.
-        sources: SourcesSpec,
+        /// The source terms (none: f = 0).
+        #[serde(default)]
+        sources: Option<SourcesSpec>,
     },
     /// −κ Δu + v·∇u + e^m u³ = f, u = 0 on the boundary, v from steady Navier–Stokes
     ConvectionReactionDiffusion {
@@ -184,6 +196,54 @@ pub struct AnisotropySpec {
     pub alpha: f64,
 }
 
+/// `[control]`: z ∈ [lower, upper]^{n_z} are the strengths of mollified sources
+/// Σ_k z_k exp(−‖x − x_k‖²/b²)/(2π b²), b = `width`, added to the PDE's right-hand side, centred
+/// on a grid (`grid_x` × `grid_y`, x fastest) or on `points`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSpec {
+    pub width: f64,
+    pub grid_x: Option<Range>,
+    pub grid_y: Option<Range>,
+    pub points: Option<Vec<[f64; 2]>>,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// `[qoi]`: Q(z, m) = ∫ (u − ū)² dx with the target ū given by `target`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QoiSpec {
+    pub target: TargetKind,
+    /// a in the target's formula (default 1).
+    #[serde(default = "one")]
+    pub amplitude: f64,
+}
+
+/// The target state ū of `[qoi]` (SOUPy's choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// a sin(2πx) sin(2πy)
+    Sinusoid,
+    /// a
+    Constant,
+    /// 4 a y (1 − y)
+    Arch,
+}
+
+impl TargetKind {
+    /// ū(x, y) for amplitude a.
+    pub fn value(self, a: f64, x: f64, y: f64) -> f64 {
+        use std::f64::consts::PI;
+        match self {
+            TargetKind::Sinusoid => a * (2.0 * PI * x).sin() * (2.0 * PI * y).sin(),
+            TargetKind::Constant => a,
+            TargetKind::Arch => 4.0 * a * y * (1.0 - y),
+        }
+    }
+}
+
 /// `[noise]`: σ = relative · max_k |q_k(m_true)|.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -257,7 +317,9 @@ impl Problem {
                     return Err(self.invalid("pde.reaction", "a non-negative number", reaction));
                 }
                 self.validate_dirichlet(dirichlet)?;
-                self.sources(sources)?;
+                if let Some(sources) = sources {
+                    self.sources(sources)?;
+                }
             }
             PdeSpec::ConvectionReactionDiffusion {
                 diffusivity,
@@ -332,8 +394,18 @@ impl Problem {
         if !p.mean.is_finite() {
             return Err(self.invalid("prior.mean", "a finite number", p.mean));
         }
-        if !(s.noise.relative > 0.0 && s.noise.relative.is_finite()) {
-            return Err(self.invalid("noise.relative", "a positive number", s.noise.relative));
+        if let Some(noise) = &s.noise {
+            if !(noise.relative > 0.0 && noise.relative.is_finite()) {
+                return Err(self.invalid("noise.relative", "a positive number", noise.relative));
+            }
+        }
+        if let Some(control) = &s.control {
+            self.control_sources(control)?;
+        }
+        if let Some(qoi) = &s.qoi {
+            if !qoi.amplitude.is_finite() {
+                return Err(self.invalid("qoi.amplitude", "a finite number", qoi.amplitude));
+            }
         }
         Ok(())
     }
@@ -421,10 +493,12 @@ impl Problem {
     }
 
     fn observation_points_checked(&self) -> Result<Vec<[f64; 2]>> {
-        let o = &self.spec.observations;
-        Ok(self
-            .point_set("observations", &o.grid_x, &o.grid_y, &o.points)?
-            .0)
+        match &self.spec.observations {
+            None => Ok(Vec::new()),
+            Some(o) => Ok(self
+                .point_set("observations", &o.grid_x, &o.grid_y, &o.points)?
+                .0),
+        }
     }
 
     /// Centres and strengths of the mollified sources, validated.
@@ -475,6 +549,68 @@ impl Problem {
         Ok((centers, strengths))
     }
 
+    /// Centres of the control sources and the bounds, validated.
+    fn control_sources(&self, spec: &ControlSpec) -> Result<Vec<[f64; 2]>> {
+        if !(spec.width > 0.0 && spec.width.is_finite()) {
+            return Err(self.invalid("control.width", "a positive number", spec.width));
+        }
+        if !(spec.lower.is_finite() && spec.upper.is_finite() && spec.lower <= spec.upper) {
+            return Err(self.invalid(
+                "control.lower / control.upper",
+                "finite bounds with lower ≤ upper",
+                format!("lower = {}, upper = {}", spec.lower, spec.upper),
+            ));
+        }
+        Ok(self
+            .point_set("control", &spec.grid_x, &spec.grid_y, &spec.points)?
+            .0)
+    }
+
+    /// The controlled forward model z, m ↦ u and the QoI of an optimization-under-uncertainty
+    /// problem; an error naming the missing section when the file has no `[control]` or `[qoi]`.
+    pub fn control_problem(&self) -> Result<crate::models::ControlledDiffusion> {
+        let control = self.spec.control.as_ref().ok_or_else(|| {
+            self.invalid(
+                "control",
+                "a [control] section (width, grid_x/grid_y or points, lower, upper)",
+                "none",
+            )
+        })?;
+        let qoi =
+            self.spec.qoi.as_ref().ok_or_else(|| {
+                self.invalid("qoi", "a [qoi] section (target, amplitude)", "none")
+            })?;
+        let centers = self.control_sources(control)?;
+        let settings = match &self.spec.pde {
+            PdeSpec::ConvectionReactionDiffusion { .. } => {
+                return Err(self.invalid(
+                    "pde.model",
+                    "poisson or reaction_diffusion for a problem with [control]",
+                    "convection_reaction_diffusion",
+                ))
+            }
+            _ => self.diffusion_settings()?,
+        };
+        let model = DiffusionModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?;
+        let (kind, a) = (qoi.target, qoi.amplitude);
+        crate::models::ControlledDiffusion::new(
+            model,
+            &centers,
+            control.width,
+            [control.lower, control.upper],
+            move |x, y| kind.value(a, x, y),
+        )
+    }
+
+    /// The relative noise level of `[noise]`; an error when the file has none.
+    pub fn noise_relative(&self) -> Result<f64> {
+        self.spec
+            .noise
+            .as_ref()
+            .map(|n| n.relative)
+            .ok_or_else(|| self.invalid("noise", "a [noise] section (relative = …)", "none"))
+    }
+
     /// Cells per side.
     pub fn mesh_size(&self) -> usize {
         self.spec.mesh.n as usize
@@ -491,9 +627,48 @@ impl Problem {
             .expect("validated when loaded")
     }
 
-    /// The forward model.
+    /// The forward model m ↦ q = B u(m); an error when the file has no `[observations]`.
     pub fn model(&self) -> Result<Box<dyn PdeModel>> {
-        let settings = match &self.spec.pde {
+        if self.spec.observations.is_none() {
+            return Err(self.invalid(
+                "observations",
+                "an [observations] section (the observable q = B u of this command)",
+                "none",
+            ));
+        }
+        if let PdeSpec::ConvectionReactionDiffusion {
+            diffusivity,
+            source,
+            velocity,
+        } = &self.spec.pde
+        {
+            let flow = self.flow(velocity)?;
+            let BumpSource {
+                center,
+                decay,
+                floor,
+            } = source.clone();
+            let settings = ConvectionSettings {
+                diffusivity: *diffusivity,
+                source: Arc::new(move |x, y| {
+                    floor.max((-decay * ((x - center[0]).powi(2) + (y - center[1]).powi(2))).exp())
+                }),
+                observation_points: self.observation_points(),
+                newton: NewtonSettings::default(),
+            };
+            return Ok(Box::new(
+                ConvectionModel::new(self.mesh(), &flow, &settings).map_err(|e| self.rename(e))?,
+            ));
+        }
+        let settings = self.diffusion_settings()?;
+        Ok(Box::new(
+            DiffusionModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?,
+        ))
+    }
+
+    /// Settings of the diffusion(–reaction) models (poisson, reaction_diffusion).
+    fn diffusion_settings(&self) -> Result<DiffusionSettings> {
+        Ok(match &self.spec.pde {
             PdeSpec::Poisson { source, dirichlet } => DiffusionSettings {
                 name: "poisson",
                 reaction: 0.0,
@@ -510,46 +685,30 @@ impl Problem {
                 dirichlet,
                 sources,
             } => {
-                let (centers, strengths) = self.sources(sources)?;
+                let source = match sources {
+                    Some(sources) => {
+                        let (centers, strengths) = self.sources(sources)?;
+                        Some(mollified_sources(centers, strengths, sources.width))
+                    }
+                    None => None,
+                };
                 DiffusionSettings {
                     name: "reaction_diffusion",
                     reaction: *reaction,
-                    source: Some(mollified_sources(centers, strengths, sources.width)),
+                    source,
                     dirichlet: dirichlet.entries(),
                     observation_points: self.observation_points(),
                     newton: NewtonSettings::default(),
                 }
             }
-            PdeSpec::ConvectionReactionDiffusion {
-                diffusivity,
-                source,
-                velocity,
-            } => {
-                let flow = self.flow(velocity)?;
-                let BumpSource {
-                    center,
-                    decay,
-                    floor,
-                } = source.clone();
-                let settings = ConvectionSettings {
-                    diffusivity: *diffusivity,
-                    source: Arc::new(move |x, y| {
-                        floor.max(
-                            (-decay * ((x - center[0]).powi(2) + (y - center[1]).powi(2))).exp(),
-                        )
-                    }),
-                    observation_points: self.observation_points(),
-                    newton: NewtonSettings::default(),
-                };
-                return Ok(Box::new(
-                    ConvectionModel::new(self.mesh(), &flow, &settings)
-                        .map_err(|e| self.rename(e))?,
-                ));
+            PdeSpec::ConvectionReactionDiffusion { .. } => {
+                return Err(self.invalid(
+                    "pde.model",
+                    "poisson or reaction_diffusion",
+                    "convection_reaction_diffusion",
+                ))
             }
-        };
-        Ok(Box::new(
-            DiffusionModel::new(self.mesh(), &settings).map_err(|e| self.rename(e))?,
-        ))
+        })
     }
 
     /// A 64-bit FNV-1a hash of the problem as parsed (mesh override included), in hex: what a

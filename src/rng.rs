@@ -24,6 +24,10 @@ pub enum Purpose {
     Split,
     /// MCMC proposals and accept/reject draws of one chain.
     Chain,
+    /// Parameter samples of an optimization-under-uncertainty SAA (and its fresh check set).
+    OuuSample,
+    /// Controls of control-surrogate training data.
+    ControlSample,
 }
 
 impl Purpose {
@@ -36,6 +40,8 @@ impl Purpose {
             Purpose::Subsample => 0x5355_4253_414d_504c,
             Purpose::Split => 0x5350_4c49_545f_5f5f,
             Purpose::Chain => 0x4348_4149_4e5f_5f5f,
+            Purpose::OuuSample => 0x4f55_555f_5341_4d50,
+            Purpose::ControlSample => 0x4354_524c_5f5f_5f5f,
         }
     }
 }

@@ -356,3 +356,229 @@ fn train_eval_infer_and_compare_end_to_end() {
         &["--kernel"],
     );
 }
+
+/// problems/ouu_semilinear.toml on an n × n mesh, written into `dir` (with optional text edits).
+fn small_ouu_problem(dir: &Path, n: usize, edit: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/ouu_semilinear.toml"
+    ))
+    .unwrap()
+    .replace("n = 64", &format!("n = {n}"));
+    for (a, b) in edit {
+        assert!(text.contains(a), "{a}");
+        text = text.replace(a, b);
+    }
+    let path = dir.join(format!("ouu{n}-{}.toml", edit.len()));
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn ouu_with_pde_and_control_surrogate_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = |p: &str| tmp.path().join(p).display().to_string();
+    let problem = small_ouu_problem(tmp.path(), 10, &[]);
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--control",
+        "--samples",
+        "64",
+        "--pod-rank",
+        "10",
+        "--out",
+        &d("cdata"),
+    ]);
+    // re-running the same command finds the data complete
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--control",
+        "--samples",
+        "64",
+        "--pod-rank",
+        "10",
+        "--out",
+        &d("cdata"),
+    ]);
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--control",
+        "--samples",
+        "16",
+        "--pod-rank",
+        "10",
+        "--seed",
+        "1",
+        "--out",
+        &d("ctest"),
+    ]);
+    ok(&[
+        "bases",
+        "--problem",
+        &problem,
+        "--kind",
+        "kle",
+        "--rank",
+        "10",
+        "--out",
+        &d("kle"),
+    ]);
+    ok(&[
+        "train",
+        "--problem",
+        &problem,
+        "--control-data",
+        &d("cdata"),
+        "--basis",
+        &d("kle"),
+        "--loss",
+        "h1",
+        "--width",
+        "16",
+        "--depth",
+        "2",
+        "--epochs",
+        "5",
+        "--test-data",
+        &d("ctest"),
+        "--out",
+        &d("mr"),
+    ]);
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("mr/model.json")).unwrap()).unwrap();
+    assert_eq!(model["architecture"]["kind"], "mr-dino");
+    assert_eq!(model["problem"]["control_dim"], 49);
+    assert!(model["test_metrics"]["reduced_h1_accuracy"].is_number());
+    ok(&[
+        "ouu",
+        "--problem",
+        &problem,
+        "--pde",
+        "--samples",
+        "4",
+        "--max-iter",
+        "5",
+        "--fresh",
+        "4",
+        "--out",
+        &d("ouu-pde"),
+    ]);
+    ok(&[
+        "ouu",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("mr"),
+        "--samples",
+        "4",
+        "--max-iter",
+        "5",
+        "--fresh",
+        "4",
+        "--reference",
+        &d("ouu-pde/report.json"),
+        "--out",
+        &d("ouu-mr"),
+    ]);
+    for f in [
+        "report.json",
+        "control.npy",
+        "control.svg",
+        "qoi_distribution.svg",
+        "convergence.svg",
+        "fields.vtu",
+    ] {
+        assert!(tmp.path().join("ouu-mr").join(f).exists(), "{f}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("ouu-mr/report.json")).unwrap()).unwrap();
+    let z = report["optimum"]["z"].as_array().unwrap();
+    assert_eq!(z.len(), 49);
+    assert!(z.iter().all(|v| v.as_f64().unwrap().abs() <= 4.0));
+    assert!(report["pde_check"]["reference"]["optimality_gap"].is_number());
+    assert!(report["optimum"]["t"].is_number());
+    // bad input: clear errors naming the field, exit code 2
+    fails(
+        &["ouu", "--problem", &problem, "--pde", "--alpha", "1.0"],
+        &["--alpha", "(0, 1)"],
+    );
+    fails(
+        &[
+            "ouu",
+            "--problem",
+            &problem,
+            "--pde",
+            "--risk",
+            "meanvar",
+            "--beta",
+            "-1",
+        ],
+        &["--beta"],
+    );
+    fails(
+        &["ouu", "--problem", &problem, "--pde", "--gamma", "-0.5"],
+        &["--gamma"],
+    );
+    let swapped = small_ouu_problem(tmp.path(), 10, &[("lower = -4.0", "lower = 5.0")]);
+    fails(
+        &["ouu", "--problem", &swapped, "--pde"],
+        &["control.lower / control.upper", "lower ≤ upper"],
+    );
+    // a surrogate of m ↦ q (no control input) is refused
+    let poisson = small_problem(tmp.path(), 8);
+    ok(&[
+        "generate",
+        "--problem",
+        &poisson,
+        "--samples",
+        "16",
+        "--jacobian",
+        "none",
+        "--out",
+        &d("pdata"),
+    ]);
+    ok(&[
+        "bases",
+        "--problem",
+        &poisson,
+        "--kind",
+        "kle",
+        "--rank",
+        "4",
+        "--out",
+        &d("pkle"),
+    ]);
+    ok(&[
+        "train",
+        "--problem",
+        &poisson,
+        "--data",
+        &d("pdata"),
+        "--basis",
+        &d("pkle"),
+        "--loss",
+        "l2",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--epochs",
+        "2",
+        "--output-rank",
+        "4",
+        "--out",
+        &d("plain"),
+    ]);
+    fails(
+        &["ouu", "--problem", &problem, "--surrogate", &d("plain")],
+        &["problem.control_dim", "control input"],
+    );
+    // a problem without [control]
+    fails(&["ouu", "--problem", &poisson, "--pde"], &["control"]);
+}

@@ -56,7 +56,6 @@ pub fn run(args: BasesArgs) -> Result<()> {
             "none",
         )
     };
-    let noise = problem.spec.noise.relative;
     let eig = EigenSettings {
         rank: args.rank,
         oversampling: args.oversampling,
@@ -67,10 +66,17 @@ pub fn run(args: BasesArgs) -> Result<()> {
         (BasisKind::ActiveSubspace, _, Some(pilot)) => {
             let model = problem.model()?;
             let prior = problem.prior()?;
-            active_subspace_from_map(model.as_ref(), &prior, pilot, noise, eig, &problem.hash())?
+            active_subspace_from_map(
+                model.as_ref(),
+                &prior,
+                pilot,
+                problem.noise_relative()?,
+                eig,
+                &problem.hash(),
+            )?
         }
         (BasisKind::ActiveSubspace, Some(d), None) => {
-            active_subspace_from_data(d, &problem.prior()?, noise, eig)?
+            active_subspace_from_data(d, &problem.prior()?, problem.noise_relative()?, eig)?
         }
         (BasisKind::ActiveSubspace, None, None) => {
             return Err(need_data("or --pilot N for PDE samples"))

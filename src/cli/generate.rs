@@ -43,6 +43,13 @@ pub struct GenerateArgs {
     /// Record samples whose solve fails in the manifest and go on (default: stop at the first).
     #[arg(long)]
     allow_failures: bool,
+    /// Control-surrogate data for a problem with [control]: (m, z) samples, states u(z, m), a POD
+    /// basis of the states and the control Jacobians projected on it.
+    #[arg(long)]
+    control: bool,
+    /// POD rank of the states (with --control).
+    #[arg(long, default_value_t = 100)]
+    pod_rank: usize,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
@@ -60,6 +67,24 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let problem = super::load_problem(&args.problem, args.mesh)?;
+    if args.control {
+        let data = crate::data::generate_control(
+            &problem,
+            args.samples,
+            args.seed,
+            args.pod_rank,
+            &args.out,
+            true,
+        )?;
+        eprintln!(
+            "{} control samples in {:.1} s (forward) + {:.1} s (control Jacobians); wrote {}/m.npy, z.npy, u.npy, pod_basis.npy, control_jacobian.npy, manifest.json",
+            data.manifest.samples,
+            data.manifest.forward_s,
+            data.manifest.jacobian_s,
+            args.out.display()
+        );
+        return Ok(());
+    }
     let options = GenerateOptions {
         samples: args.samples,
         seed: args.seed,

@@ -139,7 +139,10 @@ fn truth_and_data(
         Some(p) => read_vector(p, prior.dim(), "--true-param")?,
         None => prior.sample(&mut stream(opts.true_seed, Purpose::PriorSample, 1 << 40)),
     };
-    let relative = opts.noise.unwrap_or(problem.spec.noise.relative);
+    let relative = match opts.noise {
+        Some(n) => n,
+        None => problem.noise_relative()?,
+    };
     if !(relative > 0.0 && relative.is_finite()) {
         return Err(Error::invalid(
             "command line",

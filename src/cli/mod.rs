@@ -4,6 +4,7 @@ mod bases;
 mod data;
 mod generate;
 mod infer;
+mod ouu;
 mod solve;
 mod study;
 mod train;
@@ -52,6 +53,9 @@ enum Command {
     Infer(infer::InferArgs),
     /// The same inference with the PDE and with a surrogate, side by side.
     Compare(infer::CompareArgs),
+    /// Risk-averse optimal control under uncertainty (mean, mean+variance, CVaR) with the PDE or
+    /// a control surrogate.
+    Ouu(ouu::OuuArgs),
 }
 
 /// Parses the command line and runs the command. Argument errors exit with code 2 (clap).
@@ -67,5 +71,6 @@ pub fn run() -> Result<()> {
         Command::Study(args) => study::run(args),
         Command::Infer(args) => infer::run(args),
         Command::Compare(args) => infer::compare(args),
+        Command::Ouu(args) => ouu::run(args),
     }
 }

@@ -74,8 +74,12 @@ pub struct TrainArgs {
     #[arg(long)]
     problem: PathBuf,
     /// Training data folder(s) from `dino generate`.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required_unless_present = "control_data", num_args = 1..)]
     data: Vec<PathBuf>,
+    /// Train a control surrogate (MR-DINO: input (m, z), output the state) on a folder from
+    /// `dino generate --control`; the H1 loss then uses the control Jacobian ∂u/∂z.
+    #[arg(long, conflicts_with_all = ["data", "init"])]
+    control_data: Option<PathBuf>,
     /// Input basis folder from `dino bases` (active subspace by default, or KLE).
     #[arg(long)]
     basis: PathBuf,
@@ -323,8 +327,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     let device = device(args.device)?.autodiff();
-    let data = super::data::load_for(&problem, &args.data)?;
     let basis = Basis::load(&args.basis)?;
+    if let Some(dir) = &args.control_data {
+        return train_control(&args, &problem, dir, &basis, device, started);
+    }
+    let data = super::data::load_for(&problem, &args.data)?;
     if basis.info.problem_hash != problem.hash() && !basis.info.problem_hash.is_empty() {
         return Err(Error::invalid(
             args.basis.join("basis.json").display().to_string(),
@@ -429,21 +436,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train_set.count,
         validation.as_ref().map_or(0, |v| v.count)
     );
-    // checkpoint: the best network so far replaces weights.safetensors (and its checksum)
     let out = args.out.clone();
-    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| -> Result<()> {
-        let bytes = weight_bytes(mlp, &out)?;
-        write_atomic(out.join("weights.safetensors"), |w| w.write_all(&bytes))?;
-        let model_json = out.join("model.json");
-        let text = std::fs::read_to_string(&model_json).map_err(|e| Error::io(&model_json, e))?;
-        let mut saved: ModelRecord =
-            serde_json::from_str(&text).map_err(|e| Error::parse(&model_json, e))?;
-        saved
-            .files
-            .insert("weights.safetensors".into(), checksum::hex(&bytes));
-        let text = serde_json::to_string_pretty(&saved).expect("serializable");
-        write_atomic(&model_json, |w| w.write_all(text.as_bytes()))
-    };
+    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| checkpoint_weights(mlp, &out);
     let outcome = train_network(
         mlp,
         &train_set,
@@ -482,6 +476,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
         surrogate.record.test_metrics = Some(metrics_on(&surrogate.net, &test, model.as_ref())?);
     }
     Surrogate::save(&outcome.mlp, &surrogate.record, &coords, &args.out)?;
+    finish_report(&outcome, started, &args.out)?;
+    if let Some(m) = &surrogate.record.test_metrics {
+        print_metrics(m);
+    }
+    Ok(())
+}
+
+/// The best network so far replaces weights.safetensors (and its checksum in model.json).
+fn checkpoint_weights(mlp: &Mlp, out: &Path) -> Result<()> {
+    let bytes = weight_bytes(mlp, out)?;
+    write_atomic(out.join("weights.safetensors"), |w| w.write_all(&bytes))?;
+    let model_json = out.join("model.json");
+    let text = std::fs::read_to_string(&model_json).map_err(|e| Error::io(&model_json, e))?;
+    let mut saved: ModelRecord =
+        serde_json::from_str(&text).map_err(|e| Error::parse(&model_json, e))?;
+    saved
+        .files
+        .insert("weights.safetensors".into(), checksum::hex(&bytes));
+    let text = serde_json::to_string_pretty(&saved).expect("serializable");
+    write_atomic(&model_json, |w| w.write_all(text.as_bytes()))
+}
+
+/// Prints how training ended; an error when the loss became non-finite.
+fn finish_report(
+    outcome: &crate::nn::train::TrainOutcome,
+    started: Instant,
+    out: &Path,
+) -> Result<()> {
     eprintln!(
         "{} after {} epochs in {:.1} s (best epoch {}: validation loss {}); wrote {}/model.json, weights.safetensors, training_log.json, training_curve.svg",
         match outcome.stop {
@@ -493,15 +515,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
         outcome.best_epoch.map_or("-".into(), |e| e.to_string()),
         outcome.best_epoch.and_then(|e| outcome.history.get(e)).and_then(|r| r.validation_loss).map_or("-".into(), |v| format!("{v:.3e}")),
-        args.out.display()
+        out.display()
     );
-    if let Some(m) = &surrogate.record.test_metrics {
-        print_metrics(m);
-    }
     if let StopReason::NonFiniteLoss { epoch } = outcome.stop {
         return Err(Error::numerical(
             "training",
-            format!("the loss became NaN or infinite in epoch {epoch} (try a smaller --lr); the best model so far is in {}", args.out.display()),
+            format!("the loss became NaN or infinite in epoch {epoch} (try a smaller --lr); the best model so far is in {}", out.display()),
         ));
     }
     Ok(())
@@ -581,6 +600,141 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if args.record {
         surrogate.record.test_metrics = Some(metrics);
         surrogate.save_record(&args.surrogate)?;
+    }
+    Ok(())
+}
+
+/// `dino train --control-data`: an MR-DINO on (m, z) ↦ u with the basis's first r_M vectors as
+/// m-encoder and the data's first r_U POD modes as decoder; the H1 loss uses ∂u/∂z.
+fn train_control(
+    args: &TrainArgs,
+    problem: &Problem,
+    dir: &Path,
+    basis: &Basis,
+    device: burn::tensor::Device,
+    started: Instant,
+) -> Result<()> {
+    let data = crate::data::load_control(dir)?;
+    if data.manifest.problem_hash != problem.hash() {
+        return Err(Error::invalid(
+            dir.join("manifest.json").display().to_string(),
+            "problem_hash",
+            format!(
+                "{} (the problem {})",
+                problem.hash(),
+                problem.path.display()
+            ),
+            &data.manifest.problem_hash,
+        ));
+    }
+    let r_m = args.input_rank.unwrap_or(basis.info.rank);
+    if r_m == 0 || r_m > basis.info.rank || basis.encoder.nrows() != data.m.ncols() {
+        return Err(Error::invalid(
+            "command line",
+            "--input-rank / --basis",
+            format!(
+                "a basis of the parameter (d_M = {}) and a rank between 1 and its rank {}",
+                data.m.ncols(),
+                basis.info.rank
+            ),
+            format!("rank {r_m} of a basis with {} rows", basis.encoder.nrows()),
+        ));
+    }
+    let term = match args.loss {
+        LossName::L2 => JacobianTerm::None,
+        LossName::H1 => JacobianTerm::Full,
+        other => {
+            return Err(Error::invalid(
+                "command line",
+                "--loss",
+                "l2 or h1 for a control surrogate",
+                format!("{other:?}"),
+            ))
+        }
+    };
+    let cols = ndarray::s![.., ..r_m];
+    let r_u = args.output_rank.unwrap_or(data.manifest.pod_rank);
+    let (coords, samples) = crate::nn::control_samples(
+        &data,
+        &basis.encoder.slice(cols).to_owned(),
+        &basis.decoder.slice(cols).to_owned(),
+        r_u,
+    )?;
+    let n_z = data.manifest.control_dim;
+    let mut loss = Loss::with_term(term);
+    if term != JacobianTerm::None {
+        loss.jacobian_weight = args.jacobian_weight;
+    }
+    let (train_set, validation) = samples.split(args.validation, args.seed);
+    let settings = TrainSettings {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        final_learning_rate: args.lr_final.unwrap_or(args.lr / 10.0),
+        patience: Some(args.patience),
+        seed: args.seed,
+        progress: true,
+    };
+    positive("--lr-final", settings.final_learning_rate)?;
+    let shape = MlpShape {
+        input: r_m + n_z,
+        width: args.width,
+        depth: args.depth,
+        output: r_u,
+    };
+    let mut record = ModelRecord::new(
+        Architecture {
+            kind: "mr-dino".into(),
+            mlp: shape,
+            input_basis: basis.info.kind.name().into(),
+            output_basis: "pod".into(),
+        },
+        TrainedFor::control(problem)?,
+    );
+    let mlp = Mlp::new(shape, args.seed, &device);
+    Surrogate::save(&mlp, &record, &coords, &args.out)?;
+    eprintln!(
+        "training MR-DINO ({r_m} + {n_z} inputs, {} × {} softplus, {r_u} POD outputs) with the {} loss on {} samples ({} for validation)",
+        args.depth,
+        args.width,
+        term.name(),
+        train_set.count,
+        validation.as_ref().map_or(0, |v| v.count)
+    );
+    let out = args.out.clone();
+    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| checkpoint_weights(mlp, &out);
+    let outcome = train_network(
+        mlp,
+        &train_set,
+        validation.as_ref(),
+        loss,
+        &settings,
+        &device,
+        &mut checkpoint,
+    )?;
+    write_training_log(&args.out, &outcome.history)?;
+    record.training = Some(TrainingRecord {
+        loss,
+        settings: settings.clone(),
+        data: vec![dir.display().to_string()],
+        training_samples: train_set.count,
+        validation_samples: validation.as_ref().map_or(0, |v| v.count),
+        epochs_run: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        stop: outcome.stop.clone(),
+        wall_s: started.elapsed().as_secs_f64(),
+        data_wall_s: data.manifest.forward_s + data.manifest.jacobian_s,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    let net = DipNet::new(&outcome.mlp, coords.clone());
+    if let Some(test_dir) = args.test_data.first() {
+        let test = crate::data::load_control(test_dir)?;
+        record.test_metrics = Some(crate::nn::control::control_metrics(&net, &test));
+    }
+    Surrogate::save(&outcome.mlp, &record, &coords, &args.out)?;
+    finish_report(&outcome, started, &args.out)?;
+    if let Some(m) = &record.test_metrics {
+        print_metrics(m);
     }
     Ok(())
 }

@@ -159,7 +159,33 @@ impl DiffusionModel {
 
     /// Solves the state equation at m and keeps the factorization of A = ∂r/∂u.
     pub fn solve(&self, m: &[f64]) -> Result<ImplicitLinearization<'_>> {
+        self.solve_with_load(m, None, None)
+    }
+
+    /// The free nodes of the state (Dirichlet nodes eliminated).
+    pub fn dofs(&self) -> &DofMap {
+        &self.dofs
+    }
+
+    /// Solves the state equation with `extra_load` (on the free nodes) added to ∫ f φ_i, i.e.
+    /// r(u, m) − extra_load = 0, Newton started at `initial` (free nodes; zero when `None`).
+    pub fn solve_with_load(
+        &self,
+        m: &[f64],
+        extra_load: Option<&[f64]>,
+        initial: Option<&[f64]>,
+    ) -> Result<ImplicitLinearization<'_>> {
         check_finite_vector(m, self.mesh.num_vertices(), "parameter", "m")?;
+        let load: std::borrow::Cow<'_, [f64]> = match extra_load {
+            None => std::borrow::Cow::Borrowed(&self.source_load),
+            Some(extra) => std::borrow::Cow::Owned(
+                self.source_load
+                    .iter()
+                    .zip(extra)
+                    .map(|(f, e)| f + e)
+                    .collect(),
+            ),
+        };
         let t0 = Instant::now();
         let coefficient = ExpCoefficient::new(&self.mesh, m);
         let mut stiffness = self.pattern.zeros();
@@ -174,9 +200,11 @@ impl DiffusionModel {
             model: self,
             coefficient: &coefficient,
             stiffness: &stiffness,
+            load: &load,
         };
         let what = format!("{} model", self.name);
-        let solution = newton::solve(&system, vec![0.0; self.dofs.len()], &self.newton, &what)?;
+        let u0 = initial.map_or_else(|| vec![0.0; self.dofs.len()], <[f64]>::to_vec);
+        let solution = newton::solve(&system, u0, &self.newton, &what)?;
         let t1 = Instant::now();
         let state = system.full_state(&solution.u);
         let output = self.observation.apply(&state);
@@ -227,6 +255,8 @@ struct DiffusionSystem<'a> {
     model: &'a DiffusionModel,
     coefficient: &'a ExpCoefficient,
     stiffness: &'a [f64],
+    /// ∫ f φ_i on the free nodes (the source, plus any control).
+    load: &'a [f64],
 }
 
 impl DiffusionSystem<'_> {
@@ -241,7 +271,7 @@ impl NonlinearSystem for DiffusionSystem<'_> {
     fn residual(&self, u_free: &[f64]) -> Vec<f64> {
         let model = self.model;
         let u = self.full_state(u_free);
-        let mut r: Vec<f64> = model.source_load.iter().map(|f| -f).collect();
+        let mut r: Vec<f64> = self.load.iter().map(|f| -f).collect();
         for (t, (tri, g)) in model
             .mesh
             .triangles()

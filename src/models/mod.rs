@@ -1,6 +1,7 @@
 //! PDE forward models. Each implements [`DifferentiableMap`] (what the outer loops use) and
 //! [`PdeModel`] (what the CLI needs besides: the mesh, the state and the cost of a solve).
 
+pub mod controlled;
 pub mod convection;
 pub mod diffusion;
 pub mod implicit;
@@ -10,6 +11,7 @@ use crate::error::Result;
 use crate::fem::Mesh;
 use crate::map::{DifferentiableMap, Linearization};
 
+pub use controlled::{ControlledDiffusion, ControlledState};
 pub use convection::{ConvectionModel, ConvectionSettings};
 pub use diffusion::{mollified_sources, DiffusionModel, DiffusionSettings, SourceFn};
 pub use implicit::ImplicitLinearization;

@@ -100,4 +100,45 @@ impl DenseMlp {
         };
         (y, jacobian)
     }
+
+    /// φ(x) and the vector–Jacobian product ∇φ(x)ᵀ w(φ(x)) for a cotangent w that may depend on
+    /// the output: one forward and one backward pass (no Jacobian is formed).
+    pub fn forward_vjp(
+        &self,
+        x: ArrayView1<f64>,
+        cotangent: impl FnOnce(&Array1<f64>) -> Array1<f64>,
+    ) -> (Array1<f64>, Array1<f64>) {
+        let (y, slopes) = self.forward_with_slopes(x);
+        let last = self.layers.len() - 1;
+        let mut g = self.layers[last].weight.dot(&cotangent(&y));
+        for l in (0..last).rev() {
+            g *= &slopes[l];
+            g = self.layers[l].weight.dot(&g);
+        }
+        (y, g)
+    }
+
+    /// The batched [`Self::forward_vjp`]: rows of X are inputs; returns Φ (N × out) and the
+    /// rows ∇φ(x_i)ᵀ w_i for the cotangents W = cotangent(Φ). Matrix–matrix products throughout.
+    pub fn forward_vjp_batch(
+        &self,
+        x: &Array2<f64>,
+        cotangent: impl FnOnce(&Array2<f64>) -> Array2<f64>,
+    ) -> (Array2<f64>, Array2<f64>) {
+        let last = self.layers.len() - 1;
+        let mut h = x.to_owned();
+        let mut slopes = Vec::with_capacity(last);
+        for layer in &self.layers[..last] {
+            let z = h.dot(&layer.weight) + &layer.bias;
+            slopes.push(z.mapv(sigmoid));
+            h = z.mapv(softplus);
+        }
+        let y = h.dot(&self.layers[last].weight) + &self.layers[last].bias;
+        let mut g = cotangent(&y).dot(&self.layers[last].weight.t());
+        for l in (0..last).rev() {
+            g *= &slopes[l];
+            g = g.dot(&self.layers[l].weight.t());
+        }
+        (y, g)
+    }
 }

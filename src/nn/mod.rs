@@ -2,6 +2,7 @@
 //! inference copy, the L2 / H1 / reduced-H1 / MS losses, the trainer, DIPNet (φ between reduced
 //! bases, a differentiable map) and its model files.
 
+pub mod control;
 pub mod dense;
 pub mod dipnet;
 pub mod evaluate;
@@ -10,6 +11,7 @@ pub mod mlp;
 pub mod model_file;
 pub mod train;
 
+pub use control::{control_samples, ControlSurrogate};
 pub use dense::DenseMlp;
 pub use dipnet::{DipNet, JacobianData, ReducedCoordinates};
 pub use loss::{JacobianTerm, Loss};

@@ -39,8 +39,13 @@ pub struct TrainedFor {
     pub file: String,
     pub hash: String,
     pub model: String,
+    /// d_M (d_M + n_z for a control surrogate, whose input is (m, z))
     pub input_dim: usize,
+    /// d_Q (d_U, the nodal state, for a control surrogate)
     pub output_dim: usize,
+    /// n_z for a control surrogate (MR-DINO); absent for a surrogate of m ↦ q.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_dim: Option<usize>,
 }
 
 /// Architecture: φ's shape and the bases around it.
@@ -142,6 +147,27 @@ impl TrainedFor {
             model: problem.model()?.name().to_string(),
             input_dim,
             output_dim,
+            control_dim: None,
+        })
+    }
+
+    /// The record of a control problem for a surrogate of (m, z) ↦ u.
+    pub fn control(problem: &Problem) -> Result<Self> {
+        let model = problem.control_problem()?;
+        let (d_m, n_z) = (
+            crate::map::ControlledMap::parameter_dim(&model),
+            crate::map::ControlledMap::control_dim(&model),
+        );
+        Ok(TrainedFor {
+            file: problem.path.display().to_string(),
+            hash: problem.hash(),
+            model: format!(
+                "{} with control",
+                crate::models::PdeModel::name(model.model())
+            ),
+            input_dim: d_m + n_z,
+            output_dim: crate::map::ControlledMap::output_dim(&model),
+            control_dim: Some(n_z),
         })
     }
 }
@@ -171,10 +197,29 @@ impl Surrogate {
                 &p.hash,
             ));
         }
-        let (d_m, d_q) = (
-            problem.mesh().num_vertices(),
-            problem.observation_points().len(),
-        );
+        let n_z = problem
+            .spec
+            .control
+            .as_ref()
+            .map(|_| problem.control_problem())
+            .transpose()?
+            .map(|c| crate::map::ControlledMap::control_dim(&c));
+        let d_m = problem.mesh().num_vertices();
+        let (d_m, d_q) = match (p.control_dim, n_z) {
+            (Some(_), Some(n_z)) => (d_m + n_z, d_m),
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    dir.join("model.json").display().to_string(),
+                    "problem.control_dim",
+                    format!(
+                        "none: {} has no [control] section, and this is a control surrogate",
+                        problem.path.display()
+                    ),
+                    "a control surrogate",
+                ))
+            }
+            (None, _) => (d_m, problem.observation_points().len()),
+        };
         if (p.input_dim, p.output_dim) != (d_m, d_q) {
             return Err(Error::invalid(
                 dir.join("model.json").display().to_string(),

@@ -1,0 +1,366 @@
+//! Training data of a control surrogate (MR-DINO): samples (m_i, z_i) with m_i ~ prior and
+//! z_i ~ U[lower, upper]^{n_z}, the states u_i = u(z_i, m_i) (all vertices), an ℓ²-orthonormal
+//! POD basis Φ of the centred states, and the control Jacobians projected on it, Φᵀ ∂u/∂z
+//! (r_U × n_z per sample: what OUU needs, in O(r_U n_z) storage instead of O(d_U n_z)).
+//!
+//! Two phases, each written atomically and skipped when re-run with the same settings:
+//! 1. forward solves → `m.npy`, `z.npy`, `u.npy`, `pod_basis.npy`, `pod_eigenvalues.npy`;
+//! 2. Jacobians (Newton warm-started at the stored state: one factorization, one n_z-column
+//!    solve per sample) → `control_jacobian.npy` (N × r_U × n_z, float32); then `manifest.json`.
+//!
+//! Sample i depends on (seed, i) only.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array1, Array2, Array3, Axis};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use rand::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::map::{ControlledMap, Linearization};
+use crate::problem::Problem;
+use crate::rng::{stream, Purpose};
+
+/// Format tag of a control data manifest.
+pub const CONTROL_DATA_FORMAT: &str = "dino-control-data-1";
+
+/// What a control data folder holds and how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlManifest {
+    pub format: String,
+    pub problem_file: String,
+    pub problem_hash: String,
+    pub samples: usize,
+    pub seed: u64,
+    pub pod_rank: usize,
+    pub parameter_dim: usize,
+    pub control_dim: usize,
+    pub state_dim: usize,
+    /// Wall seconds of the forward phase and of the Jacobian phase.
+    pub forward_s: f64,
+    pub jacobian_s: f64,
+}
+
+/// A loaded control data set.
+#[derive(Debug, Clone)]
+pub struct ControlDataset {
+    pub manifest: ControlManifest,
+    /// N × d_M
+    pub m: Array2<f64>,
+    /// N × n_z
+    pub z: Array2<f64>,
+    /// N × d_U
+    pub u: Array2<f64>,
+    /// Φ, d_U × r_U (ℓ²-orthonormal columns)
+    pub pod_basis: Array2<f64>,
+    /// Φᵀ ∂u/∂z, N × r_U × n_z
+    pub control_jacobian: Array3<f32>,
+}
+
+impl ControlDataset {
+    /// The first `n` samples.
+    pub fn head(&self, n: usize) -> ControlDataset {
+        let n = n.min(self.m.nrows());
+        let rows = ndarray::s![..n, ..];
+        ControlDataset {
+            manifest: ControlManifest {
+                samples: n,
+                ..self.manifest.clone()
+            },
+            m: self.m.slice(rows).to_owned(),
+            z: self.z.slice(rows).to_owned(),
+            u: self.u.slice(rows).to_owned(),
+            pod_basis: self.pod_basis.clone(),
+            control_jacobian: self
+                .control_jacobian
+                .slice(ndarray::s![..n, .., ..])
+                .to_owned(),
+        }
+    }
+}
+
+/// The ℓ²-orthonormal POD basis (rank `rank`) of the rows of X (N × d) after centring, by the
+/// method of snapshots: X̃ X̃ᵀ v = λ v, φ = X̃ᵀ v / √λ. Returns (Φ, λ).
+pub fn pod_of_rows(x: &Array2<f64>, rank: usize) -> Result<(Array2<f64>, Array1<f64>)> {
+    let n = x.nrows();
+    let centred = x - &x.mean_axis(Axis(0)).expect("at least one row");
+    let gram = centred.dot(&centred.t());
+    let (values, vectors) = crate::bases::eigensolver::symmetric_eigen(&gram);
+    // modes by decreasing energy
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let positive = order
+        .iter()
+        .filter(|&&k| values[k] > 1e-12 * values[order[0]])
+        .count();
+    if rank == 0 || rank > positive {
+        return Err(Error::invalid(
+            "POD",
+            "rank",
+            format!("between 1 and the number of non-zero modes ({positive})"),
+            rank,
+        ));
+    }
+    let mut basis = Array2::zeros((x.ncols(), rank));
+    for (j, &k) in order[..rank].iter().enumerate() {
+        let col = centred.t().dot(&vectors.column(k)) / values[k].sqrt();
+        basis.column_mut(j).assign(&col);
+    }
+    let eig = order[..rank].iter().map(|&k| values[k]).collect();
+    Ok((basis, eig))
+}
+
+fn npy_bytes<T: WriteNpyExt + ?Sized>(a: &T) -> std::io::Result<Vec<u8>> {
+    let mut b = Vec::new();
+    a.write_npy(&mut b).map_err(std::io::Error::other)?;
+    Ok(b)
+}
+
+fn write_npy<T: WriteNpyExt + ?Sized>(path: &Path, a: &T) -> Result<()> {
+    let bytes = npy_bytes(a).map_err(|e| Error::io(path, e))?;
+    write_atomic(path, |w| w.write_all(&bytes))
+}
+
+fn read_npy<T: ReadNpyExt>(path: &Path, what: &str) -> Result<T> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    T::read_npy(std::io::BufReader::new(file))
+        .map_err(|e| Error::parse(path, format!("expected {what}: {e}")))
+}
+
+fn bar(len: usize, label: &str, progress: bool) -> ProgressBar {
+    let bar = if progress {
+        ProgressBar::new(len as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} ({eta})")
+            .expect("valid template"),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// Generates (or resumes) a control data set in `out`.
+pub fn generate_control(
+    problem: &Problem,
+    samples: usize,
+    seed: u64,
+    pod_rank: usize,
+    out: &Path,
+    progress: bool,
+) -> Result<ControlDataset> {
+    let model = problem.control_problem()?;
+    let prior = problem.prior()?;
+    let (d_m, n_z, d_u) = (
+        model.parameter_dim(),
+        model.control_dim(),
+        ControlledMap::output_dim(&model),
+    );
+    if samples < 2 {
+        return Err(Error::invalid(
+            "command line",
+            "--samples",
+            "at least 2",
+            samples,
+        ));
+    }
+    if pod_rank == 0 || pod_rank >= samples {
+        return Err(Error::invalid(
+            "command line",
+            "--pod-rank",
+            format!("between 1 and samples − 1 = {}", samples - 1),
+            pod_rank,
+        ));
+    }
+    let manifest_path = out.join("manifest.json");
+    let mut manifest = ControlManifest {
+        format: CONTROL_DATA_FORMAT.into(),
+        problem_file: problem.path.display().to_string(),
+        problem_hash: problem.hash(),
+        samples,
+        seed,
+        pod_rank,
+        parameter_dim: d_m,
+        control_dim: n_z,
+        state_dim: d_u,
+        forward_s: 0.0,
+        jacobian_s: 0.0,
+    };
+    if manifest_path.exists() {
+        let done = load_control(out)?;
+        let same = ControlManifest {
+            forward_s: done.manifest.forward_s,
+            jacobian_s: done.manifest.jacobian_s,
+            problem_file: done.manifest.problem_file.clone(),
+            ..manifest.clone()
+        };
+        if done.manifest == same {
+            eprintln!("{} is complete; nothing to do", out.display());
+            return Ok(done);
+        }
+        return Err(Error::invalid(
+            manifest_path.display().to_string(),
+            "settings",
+            "the settings of this command (use another --out for other settings)",
+            "a data set made with other settings",
+        ));
+    }
+    let [lower, upper] = model.bounds();
+    let phase1 = out.join("phase1.json");
+    let key = serde_json::to_string(&manifest).expect("serializable");
+    let (m, z, u, pod_basis) = if std::fs::read_to_string(&phase1).ok().as_deref() == Some(&key) {
+        eprintln!("resuming {}: forward phase already done", out.display());
+        (
+            read_npy::<Array2<f64>>(&out.join("m.npy"), "N × d_M float64")?,
+            read_npy::<Array2<f64>>(&out.join("z.npy"), "N × n_z float64")?,
+            read_npy::<Array2<f64>>(&out.join("u.npy"), "N × d_U float64")?,
+            read_npy::<Array2<f64>>(&out.join("pod_basis.npy"), "d_U × r_U float64")?,
+        )
+    } else {
+        let t0 = Instant::now();
+        let b = bar(samples, "forward solves", progress);
+        let rows: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..samples)
+            .into_par_iter()
+            .map(|i| {
+                let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
+                let mut rng = stream(seed, Purpose::ControlSample, i as u64);
+                let z: Vec<f64> = (0..n_z).map(|_| rng.random_range(lower..=upper)).collect();
+                let state = model.solve(&z, &m, None).map_err(|e| {
+                    Error::numerical(format!("control data sample {i}"), e.to_string())
+                })?;
+                b.inc(1);
+                Ok((m, z, state.output().to_vec()))
+            })
+            .collect::<Result<_>>()?;
+        b.finish_and_clear();
+        let to_matrix = |k: usize, f: &dyn Fn(&(Vec<f64>, Vec<f64>, Vec<f64>)) -> &Vec<f64>| {
+            Array2::from_shape_fn((samples, k), |(i, j)| f(&rows[i])[j])
+        };
+        let m = to_matrix(d_m, &|r| &r.0);
+        let z = to_matrix(n_z, &|r| &r.1);
+        let u = to_matrix(d_u, &|r| &r.2);
+        let (pod_basis, pod_eigenvalues) = pod_of_rows(&u, pod_rank)?;
+        write_npy(&out.join("m.npy"), &m)?;
+        write_npy(&out.join("z.npy"), &z)?;
+        write_npy(&out.join("u.npy"), &u)?;
+        write_npy(&out.join("pod_basis.npy"), &pod_basis)?;
+        write_npy(&out.join("pod_eigenvalues.npy"), &pod_eigenvalues)?;
+        manifest.forward_s = t0.elapsed().as_secs_f64();
+        write_atomic(&phase1, |w| w.write_all(key.as_bytes()))?;
+        write_atomic(out.join("forward_s.txt"), |w| {
+            write!(w, "{}", manifest.forward_s)
+        })?;
+        (m, z, u, pod_basis)
+    };
+    if manifest.forward_s == 0.0 {
+        manifest.forward_s = std::fs::read_to_string(out.join("forward_s.txt"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0.0);
+    }
+    let t1 = Instant::now();
+    let b = bar(samples, "control Jacobians", progress);
+    let dofs = model.model().dofs();
+    let blocks: Vec<Array2<f64>> = (0..samples)
+        .into_par_iter()
+        .map(|i| {
+            let initial = dofs.gather(u.row(i).as_slice().expect("contiguous rows"));
+            let state = model
+                .solve(
+                    z.row(i).as_slice().expect("contiguous"),
+                    m.row(i).as_slice().expect("contiguous"),
+                    Some(&initial),
+                )
+                .map_err(|e| Error::numerical(format!("control data sample {i}"), e.to_string()))?;
+            b.inc(1);
+            Ok(pod_basis.t().dot(&state.jacobian()))
+        })
+        .collect::<Result<_>>()?;
+    b.finish_and_clear();
+    let mut control_jacobian = Array3::<f32>::zeros((samples, pod_rank, n_z));
+    for (i, block) in blocks.iter().enumerate() {
+        control_jacobian
+            .index_axis_mut(Axis(0), i)
+            .assign(&block.mapv(|v| v as f32));
+    }
+    write_npy(&out.join("control_jacobian.npy"), &control_jacobian)?;
+    manifest.jacobian_s = t1.elapsed().as_secs_f64();
+    let text = serde_json::to_string_pretty(&manifest).expect("serializable");
+    write_atomic(&manifest_path, |w| w.write_all(text.as_bytes()))?;
+    Ok(ControlDataset {
+        manifest,
+        m,
+        z,
+        u,
+        pod_basis,
+        control_jacobian,
+    })
+}
+
+/// Loads a control data folder, checking every array's shape against the manifest.
+pub fn load_control(dir: &Path) -> Result<ControlDataset> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let manifest: ControlManifest = serde_json::from_str(&text).map_err(|e| {
+        Error::parse(
+            &path,
+            format!("not a control data manifest (made by `dino generate --control`): {e}"),
+        )
+    })?;
+    if manifest.format != CONTROL_DATA_FORMAT {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "format",
+            CONTROL_DATA_FORMAT,
+            &manifest.format,
+        ));
+    }
+    let (n, d_m, n_z, d_u, r) = (
+        manifest.samples,
+        manifest.parameter_dim,
+        manifest.control_dim,
+        manifest.state_dim,
+        manifest.pod_rank,
+    );
+    let check = |name: &str, found: &[usize], expected: &[usize]| -> Result<()> {
+        if found != expected {
+            return Err(Error::invalid(
+                dir.join(name).display().to_string(),
+                name,
+                format!("shape {expected:?} (as in manifest.json)"),
+                format!("{found:?}"),
+            ));
+        }
+        Ok(())
+    };
+    let file = |name: &str| -> PathBuf { dir.join(name) };
+    let m: Array2<f64> = read_npy(&file("m.npy"), "a 2-D float64 array")?;
+    check("m.npy", m.shape(), &[n, d_m])?;
+    let z: Array2<f64> = read_npy(&file("z.npy"), "a 2-D float64 array")?;
+    check("z.npy", z.shape(), &[n, n_z])?;
+    let u: Array2<f64> = read_npy(&file("u.npy"), "a 2-D float64 array")?;
+    check("u.npy", u.shape(), &[n, d_u])?;
+    let pod_basis: Array2<f64> = read_npy(&file("pod_basis.npy"), "a 2-D float64 array")?;
+    check("pod_basis.npy", pod_basis.shape(), &[d_u, r])?;
+    let control_jacobian: Array3<f32> =
+        read_npy(&file("control_jacobian.npy"), "a 3-D float32 array")?;
+    check(
+        "control_jacobian.npy",
+        control_jacobian.shape(),
+        &[n, r, n_z],
+    )?;
+    Ok(ControlDataset {
+        manifest,
+        m,
+        z,
+        u,
+        pod_basis,
+        control_jacobian,
+    })
+}

@@ -1,0 +1,325 @@
+//! Optimization under uncertainty: control derivatives of the PDE (Taylor and adjoint tests),
+//! Taylor tests of every SAA objective's gradient in (z, t), smoothed CVaR → exact CVaR, and the
+//! bound-constrained optimizer on problems with known optima.
+
+mod common;
+
+use common::*;
+use dino::map::ControlledMap;
+use dino::ouu::{
+    minimize_bounded, sample_cvar, BoundedLbfgsSettings, ControlQoi, RiskMeasure, SaaObjective,
+    SampledQoi, SmoothPlus,
+};
+use dino::problem::Problem;
+use dino::taylor::TaylorTest;
+
+/// The shipped OUU problem on an `n × n` mesh.
+fn ouu_problem(n: i64) -> Problem {
+    Problem::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/ouu_semilinear.toml"
+    ))
+    .unwrap()
+    .with_mesh(n)
+    .unwrap()
+}
+
+fn control(k: usize, seed: usize) -> Vec<f64> {
+    (0..k)
+        .map(|i| (((i * 7 + seed * 13) % 17) as f64 - 8.0) / 4.0)
+        .collect()
+}
+
+#[test]
+fn pde_control_derivatives_pass_taylor_and_adjoint_tests() {
+    let problem = ouu_problem(16);
+    let model = problem.control_problem().unwrap();
+    let n_z = ControlledMap::control_dim(&model);
+    assert_eq!(n_z, 49);
+    let m = prior_sample(&problem, 1);
+    let (z, v) = (control(n_z, 1), control(n_z, 2));
+    let lin = model.linearize_control(&z, &m).unwrap();
+    let t = TaylorTest::run(
+        |e| {
+            model
+                .linearize_control(&axpy(&z, e, &v), &m)
+                .unwrap()
+                .output()
+                .to_vec()
+        },
+        lin.output(),
+        &lin.jvp(&v),
+        0.5,
+        6,
+    );
+    t.assert_second_order("∂u/∂z v", 0.1);
+    let w: Vec<f64> = (0..lin.output().len())
+        .map(|i| ((i * 5 % 13) as f64 - 6.0) / 6.0)
+        .collect();
+    let (a, b) = (dot(&w, &lin.jvp(&v)), dot(&lin.vjp(&w), &v));
+    assert!((a - b).abs() <= 1e-10 * a.abs().max(b.abs()), "{a} vs {b}");
+    let jac = lin.jacobian();
+    let jv: Vec<f64> = (0..jac.nrows())
+        .map(|i| dot(jac.row(i).as_slice().unwrap(), &v))
+        .collect();
+    let reference = lin.jvp(&v);
+    let err: f64 = jv
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err < 1e-10 * norm(&reference), "{err}");
+}
+
+/// Taylor test of J(x) along a direction for one risk measure.
+fn saa_gradient_is_second_order(qoi: &dyn ControlQoi, samples: &[Vec<f64>], risk: RiskMeasure) {
+    let bound = qoi.bind(samples).unwrap();
+    let n_z = qoi.control_dim();
+    let objective = SaaObjective::new(bound, n_z, risk, 1e-3);
+    let mut x = control(n_z, 3);
+    let mut dx = control(n_z, 4);
+    if risk.has_auxiliary() {
+        // t inside the range of Q so that the smoothed plus function is curved at some samples
+        let q = objective.evaluate(&{
+            let mut x0 = x.clone();
+            x0.push(0.0);
+            x0
+        });
+        let q = q.unwrap().qoi;
+        x.push(dino::ouu::sample_quantile(&q, 0.5));
+        dx.push(0.3);
+    }
+    let at = objective.evaluate(&x).unwrap();
+    let t = TaylorTest::run_scalar(
+        |e| objective.evaluate(&axpy(&x, e, &dx)).unwrap().value,
+        at.value,
+        dot(&at.gradient, &dx),
+        0.05,
+        6,
+    );
+    t.assert_second_order(&format!("∇J ({})", risk.name()), 0.15);
+}
+
+#[test]
+fn pde_saa_gradients_pass_taylor_tests_for_every_risk_measure() {
+    let problem = ouu_problem(16);
+    let model = problem.control_problem().unwrap();
+    let samples: Vec<Vec<f64>> = (0..4).map(|s| prior_sample(&problem, 10 + s)).collect();
+    for risk in [
+        RiskMeasure::Mean,
+        RiskMeasure::MeanVariance { beta: 2.0 },
+        RiskMeasure::Cvar {
+            alpha: 0.5,
+            epsilon: 0.5,
+        },
+    ] {
+        saa_gradient_is_second_order(&model, &samples, risk);
+    }
+}
+
+#[test]
+fn smoothed_cvar_converges_to_the_exact_cvar() {
+    // standard normal by its quantile grid: CVaR_α = φ(Φ⁻¹(α)) / (1 − α)
+    use statrs::distribution::{Continuous, ContinuousCDF, Normal};
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let n = 200_000;
+    let q: Vec<f64> = (0..n)
+        .map(|i| normal.inverse_cdf((i as f64 + 0.5) / n as f64))
+        .collect();
+    let alpha = 0.95;
+    let exact = normal.pdf(normal.inverse_cdf(alpha)) / (1.0 - alpha);
+    assert!(
+        (sample_cvar(&q, alpha) - exact).abs() < 2e-3,
+        "{}",
+        sample_cvar(&q, alpha)
+    );
+    let mut errors = Vec::new();
+    for epsilon in [1e-1, 1e-2, 1e-3, 1e-4] {
+        let s = SmoothPlus { epsilon };
+        // min over t of t + E[s_ε(Q − t)]/(1 − α): the derivative 1 − E[s'_ε]/(1 − α) is
+        // increasing in t, so bisect on it
+        let d = |t: f64| {
+            1.0 - q.iter().map(|v| s.derivative(v - t)).sum::<f64>() / (n as f64 * (1.0 - alpha))
+        };
+        let (mut lo, mut hi) = (-5.0, 5.0);
+        for _ in 0..80 {
+            let mid = 0.5 * (lo + hi);
+            if d(mid) < 0.0 {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        let t = 0.5 * (lo + hi);
+        let smoothed =
+            t + q.iter().map(|v| s.value(v - t)).sum::<f64>() / (n as f64 * (1.0 - alpha));
+        // s_ε ≤ s⁺ ≤ s_ε + ε/2, so the smoothed CVaR lies in [CVaR − ε/(2(1−α)), CVaR]
+        let err = sample_cvar(&q, alpha) - smoothed;
+        assert!(
+            err >= -1e-9 && err <= epsilon / (2.0 * (1.0 - alpha)) + 1e-9,
+            "ε = {epsilon}: {err}"
+        );
+        errors.push(err);
+    }
+    assert!(errors.windows(2).all(|w| w[1] < w[0]), "{errors:?}");
+    assert!(errors[3] < 1e-3, "{errors:?}");
+}
+
+/// Q(z, c) = ‖z − c‖² (a linear–quadratic control problem with the sample c as "parameter").
+struct Quadratic;
+struct BoundQuadratic(Vec<Vec<f64>>);
+
+impl SampledQoi for BoundQuadratic {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn values_and_gradients(&self, z: &[f64]) -> Vec<dino::Result<(f64, Vec<f64>)>> {
+        self.0
+            .iter()
+            .map(|c| {
+                let d: Vec<f64> = z.iter().zip(c).map(|(a, b)| a - b).collect();
+                Ok((dot(&d, &d), d.iter().map(|v| 2.0 * v).collect()))
+            })
+            .collect()
+    }
+}
+
+impl ControlQoi for Quadratic {
+    fn control_dim(&self) -> usize {
+        2
+    }
+    fn parameter_dim(&self) -> usize {
+        2
+    }
+    fn bind<'a>(&'a self, samples: &[Vec<f64>]) -> dino::Result<Box<dyn SampledQoi + 'a>> {
+        Ok(Box::new(BoundQuadratic(samples.to_vec())))
+    }
+}
+
+fn optimize(risk: RiskMeasure, samples: &[Vec<f64>], lower: f64, upper: f64) -> Vec<f64> {
+    let bound = Quadratic.bind(samples).unwrap();
+    let objective = SaaObjective::new(bound, 2, risk, 0.0);
+    let n = objective.dim();
+    let (mut lo, mut hi) = (vec![lower; n], vec![upper; n]);
+    if risk.has_auxiliary() {
+        lo[2] = f64::NEG_INFINITY;
+        hi[2] = f64::INFINITY;
+    }
+    let settings = BoundedLbfgsSettings {
+        max_iterations: 500,
+        gtol: 1e-10,
+        ftol: 0.0,
+        ..Default::default()
+    };
+    let r = minimize_bounded(
+        &vec![0.0; n],
+        &lo,
+        &hi,
+        &settings,
+        |x| objective.evaluate(x).map(|e| (e.value, e.gradient)),
+        |_| {},
+    )
+    .unwrap();
+    r.x
+}
+
+#[test]
+fn the_optimizer_finds_known_optima_of_linear_quadratic_problems() {
+    let samples: Vec<Vec<f64>> = (0..8)
+        .map(|i| vec![3.0 + (i as f64) / 4.0, -1.0 + (i % 3) as f64])
+        .collect();
+    // mean risk: z* = the sample mean, clipped to the box (here z₁ hits the upper bound 3)
+    let z = optimize(RiskMeasure::Mean, &samples, -3.0, 3.0);
+    let mean1 = samples.iter().map(|c| c[1]).sum::<f64>() / 8.0;
+    assert!(
+        (z[0] - 3.0).abs() < 1e-9 && (z[1] - mean1).abs() < 1e-7,
+        "{z:?}"
+    );
+    // CVaR_α of ‖z − c‖² in one dimension (second coordinate pinned by equal samples): samples at
+    // c = 0, 0, 0, 4 and α = 0.75: CVaR = the largest of the four values, minimized at z = 2
+    let samples: Vec<Vec<f64>> = [0.0, 0.0, 0.0, 4.0].iter().map(|&c| vec![c, 0.0]).collect();
+    let z = optimize(
+        RiskMeasure::Cvar {
+            alpha: 0.75,
+            epsilon: 1e-6,
+        },
+        &samples,
+        -10.0,
+        10.0,
+    );
+    assert!((z[0] - 2.0).abs() < 1e-2 && z[1].abs() < 1e-4, "{z:?}");
+    assert!((z[2] - 4.0).abs() < 5e-2, "t = {}", z[2]);
+}
+
+/// An (untrained, randomly initialized) MR-DINO for the OUU problem on a 12 × 12 mesh, built from
+/// a small control data set and a KLE basis: enough for derivative and consistency tests.
+fn small_control_surrogate(dir: &std::path::Path) -> (Problem, dino::nn::ControlSurrogate) {
+    use dino::bases::{kle, EigenSettings};
+    use dino::nn::{control_samples, DipNet, Mlp, MlpShape};
+    let problem = ouu_problem(12);
+    let data = dino::data::generate_control(&problem, 24, 0, 8, dir, false).unwrap();
+    let basis = kle(
+        &problem.prior().unwrap(),
+        EigenSettings {
+            rank: 10,
+            oversampling: 10,
+            seed: 0,
+        },
+        &problem.hash(),
+    )
+    .unwrap();
+    let (coords, samples) = control_samples(&data, &basis.encoder, &basis.decoder, 8).unwrap();
+    assert_eq!((samples.input, samples.output), (10 + 49, 8));
+    assert_eq!(samples.jacobian.as_ref().unwrap().len(), 24 * 8 * 49);
+    let mlp = Mlp::new(
+        MlpShape {
+            input: 59,
+            width: 16,
+            depth: 2,
+            output: 8,
+        },
+        3,
+        &burn::tensor::Device::flex(),
+    );
+    let pde = problem.control_problem().unwrap();
+    let surrogate = dino::nn::ControlSurrogate::new(DipNet::new(&mlp, coords), &pde).unwrap();
+    (problem, surrogate)
+}
+
+#[test]
+fn surrogate_reduced_qoi_matches_its_decoded_state_and_passes_taylor_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (problem, surrogate) = small_control_surrogate(tmp.path());
+    let pde = problem.control_problem().unwrap();
+    let samples: Vec<Vec<f64>> = (0..3).map(|s| prior_sample(&problem, 20 + s)).collect();
+    let z = control(49, 5);
+    // the reduced-space Q and ∇_z Q equal those of the decoded state u = ū + Φψ with the mass
+    // matrix on the mesh (the general path through `ControlledMap`)
+    let bound = surrogate.bind(&samples).unwrap();
+    for (i, r) in bound.values_and_gradients(&z).into_iter().enumerate() {
+        let (q, g) = r.unwrap();
+        let lin = surrogate.linearize_control(&z, &samples[i]).unwrap();
+        let (q_full, g_full) =
+            dino::ouu::qoi::state_misfit(lin.as_ref(), pde.target(), |x| pde.mass_mul(x));
+        assert!(
+            (q - q_full).abs() < 1e-10 * q_full.abs().max(1.0),
+            "{q} vs {q_full}"
+        );
+        let err = g
+            .iter()
+            .zip(&g_full)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-9 * norm(&g_full).max(1.0), "{err}");
+    }
+    for risk in [
+        RiskMeasure::Mean,
+        RiskMeasure::MeanVariance { beta: 2.0 },
+        RiskMeasure::Cvar {
+            alpha: 0.5,
+            epsilon: 0.5,
+        },
+    ] {
+        saa_gradient_is_second_order(&surrogate, &samples, risk);
+    }
+}
