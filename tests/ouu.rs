@@ -323,3 +323,93 @@ fn surrogate_reduced_qoi_matches_its_decoded_state_and_passes_taylor_tests() {
         saa_gradient_is_second_order(&surrogate, &samples, risk);
     }
 }
+
+#[test]
+fn control_data_round_trip_and_bad_files_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let problem = ouu_problem(8);
+    let data = dino::data::generate_control(&problem, 12, 0, 6, tmp.path(), false).unwrap();
+    let loaded = dino::data::load_control(tmp.path()).unwrap();
+    assert_eq!(loaded.u, data.u);
+    assert_eq!(loaded.control_jacobian, data.control_jacobian);
+    // the stored Jacobian is Φᵀ ∂u/∂z of the PDE at each sample
+    let pde = problem.control_problem().unwrap();
+    let i = 3;
+    let state = pde
+        .solve(
+            data.z.row(i).as_slice().unwrap(),
+            data.m.row(i).as_slice().unwrap(),
+            None,
+        )
+        .unwrap();
+    use dino::Linearization;
+    let reference = data.pod_basis.t().dot(&state.jacobian());
+    let stored = data.control_jacobian.index_axis(ndarray::Axis(0), i);
+    let err = reference
+        .iter()
+        .zip(stored.iter())
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        err < 1e-5 * reference.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        "{err}"
+    );
+    // the POD basis is orthonormal
+    let gram = data.pod_basis.t().dot(&data.pod_basis);
+    for a in 0..6 {
+        for b in 0..6 {
+            let expected = if a == b { 1.0 } else { 0.0 };
+            assert!((gram[[a, b]] - expected).abs() < 1e-10);
+        }
+    }
+    // a file of the wrong shape is named in the error
+    ndarray_npy::write_npy(
+        tmp.path().join("z.npy"),
+        &ndarray::Array2::<f64>::zeros((12, 3)),
+    )
+    .unwrap();
+    let e = dino::data::load_control(tmp.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("z.npy") && e.contains("[12, 49]"), "{e}");
+}
+
+/// Sample 2 of 4 fails whenever z₀ > 1: the failure carries its index and reason, and the
+/// optimizer treats it as insufficient decrease and reports it.
+struct Fragile;
+
+impl SampledQoi for Fragile {
+    fn len(&self) -> usize {
+        4
+    }
+    fn values_and_gradients(&self, z: &[f64]) -> Vec<dino::Result<(f64, Vec<f64>)>> {
+        (0..4)
+            .map(|i| {
+                if i == 2 && z[0] > 1.0 {
+                    return Err(dino::Error::numerical("Newton", "did not converge"));
+                }
+                Ok(((z[0] - 3.0).powi(2), vec![2.0 * (z[0] - 3.0)]))
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn failed_samples_are_reported_with_their_index() {
+    let objective = SaaObjective::new(Box::new(Fragile), 1, RiskMeasure::Mean, 0.0);
+    let failure = objective.evaluate(&[2.0]).unwrap_err();
+    assert_eq!(failure.sample, 2);
+    assert!(failure.reason.contains("did not converge"));
+    let r = minimize_bounded(
+        &[0.0],
+        &[-4.0],
+        &[4.0],
+        &BoundedLbfgsSettings::default(),
+        |x| objective.evaluate(x).map(|e| (e.value, e.gradient)),
+        |_| {},
+    )
+    .unwrap();
+    assert!(r.x[0] <= 1.0 && r.x[0] > 0.5, "{:?}", r.x);
+    assert!(r.failures.iter().all(|f| f.sample == 2));
+    assert!(!r.failures.is_empty());
+}

@@ -456,6 +456,15 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
     assert_eq!(model["problem"]["control_dim"], 49);
     assert!(model["test_metrics"]["reduced_h1_accuracy"].is_number());
     ok(&[
+        "eval",
+        "--surrogate",
+        &d("mr"),
+        "--data",
+        &d("ctest"),
+        "--json",
+        &d("mr-eval.json"),
+    ]);
+    ok(&[
         "ouu",
         "--problem",
         &problem,

@@ -575,6 +575,23 @@ pub struct EvalArgs {
 
 pub fn eval(args: EvalArgs) -> Result<()> {
     let mut surrogate = Surrogate::load(&args.surrogate)?;
+    if surrogate.record.problem.control_dim.is_some() {
+        // a control surrogate: the data are a `dino generate --control` folder
+        let test = crate::data::load_control(&args.data[0])?;
+        if test.manifest.problem_hash != surrogate.record.problem.hash {
+            return Err(Error::invalid(
+                args.data[0].join("manifest.json").display().to_string(),
+                "problem_hash",
+                format!(
+                    "{} (the surrogate's problem)",
+                    surrogate.record.problem.hash
+                ),
+                &test.manifest.problem_hash,
+            ));
+        }
+        let metrics = crate::nn::control::control_metrics(&surrogate.net, &test);
+        return report_metrics(&args, &mut surrogate, metrics);
+    }
     let manifest = crate::data::Manifest::read(&args.data[0])?;
     let problem = match &args.problem {
         Some(p) => Problem::load(p)?,
@@ -591,6 +608,15 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let test = super::data::load_for(&problem, &args.data)?;
     let model = problem.model()?;
     let metrics = metrics_on(&surrogate.net, &test, model.as_ref())?;
+    report_metrics(&args, &mut surrogate, metrics)
+}
+
+/// Prints the metrics, writes them as JSON, and records them in model.json when asked.
+fn report_metrics(
+    args: &EvalArgs,
+    surrogate: &mut Surrogate,
+    metrics: crate::nn::Metrics,
+) -> Result<()> {
     print_metrics(&metrics);
     let text = serde_json::to_string_pretty(&metrics).expect("serializable");
     match &args.json {

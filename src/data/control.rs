@@ -1,5 +1,5 @@
 //! Training data of a control surrogate (MR-DINO): samples (m_i, z_i) with m_i ~ prior and
-//! z_i ~ U[lower, upper]^{n_z}, the states u_i = u(z_i, m_i) (all vertices), an ℓ²-orthonormal
+//! z_i uniform in the box [lower, upper]^{n_z} ([`control_sample`]), the states u_i = u(z_i, m_i) (all vertices), an ℓ²-orthonormal
 //! POD basis Φ of the centred states, and the control Jacobians projected on it, Φᵀ ∂u/∂z
 //! (r_U × n_z per sample: what OUU needs, in O(r_U n_z) storage instead of O(d_U n_z)).
 //!
@@ -146,6 +146,13 @@ fn bar(len: usize, label: &str, progress: bool) -> ProgressBar {
     bar
 }
 
+/// A training control, uniform in the box [lower, upper]^{n_z}.
+pub fn control_sample(rng: &mut impl Rng, n_z: usize, bounds: [f64; 2]) -> Vec<f64> {
+    (0..n_z)
+        .map(|_| rng.random_range(bounds[0]..=bounds[1]))
+        .collect()
+}
+
 /// Generates (or resumes) a control data set in `out`.
 pub fn generate_control(
     problem: &Problem,
@@ -230,7 +237,7 @@ pub fn generate_control(
             .map(|i| {
                 let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
                 let mut rng = stream(seed, Purpose::ControlSample, i as u64);
-                let z: Vec<f64> = (0..n_z).map(|_| rng.random_range(lower..=upper)).collect();
+                let z = control_sample(&mut rng, n_z, [lower, upper]);
                 let state = model.solve(&z, &m, None).map_err(|e| {
                     Error::numerical(format!("control data sample {i}"), e.to_string())
                 })?;
@@ -239,12 +246,9 @@ pub fn generate_control(
             })
             .collect::<Result<_>>()?;
         b.finish_and_clear();
-        let to_matrix = |k: usize, f: &dyn Fn(&(Vec<f64>, Vec<f64>, Vec<f64>)) -> &Vec<f64>| {
-            Array2::from_shape_fn((samples, k), |(i, j)| f(&rows[i])[j])
-        };
-        let m = to_matrix(d_m, &|r| &r.0);
-        let z = to_matrix(n_z, &|r| &r.1);
-        let u = to_matrix(d_u, &|r| &r.2);
+        let m = Array2::from_shape_fn((samples, d_m), |(i, j)| rows[i].0[j]);
+        let z = Array2::from_shape_fn((samples, n_z), |(i, j)| rows[i].1[j]);
+        let u = Array2::from_shape_fn((samples, d_u), |(i, j)| rows[i].2[j]);
         let (pod_basis, pod_eigenvalues) = pod_of_rows(&u, pod_rank)?;
         write_npy(&out.join("m.npy"), &m)?;
         write_npy(&out.join("z.npy"), &z)?;

@@ -148,6 +148,8 @@ impl ControlledState<'_> {
 }
 
 impl Linearization for ControlledState<'_> {
+    /// The nodal state u(z, m) (the output of the controlled map, not the observable B u).
+    #[allow(clippy::misnamed_getters)]
     fn output(&self) -> &[f64] {
         &self.inner.state
     }

@@ -98,6 +98,8 @@ pub struct ControlSurrogate {
     linear: Array1<f64>,
     /// dᵀ M d
     constant: f64,
+    /// K = Ẽ_z diag(1/σ_c) W₀ (n_z × width): ∇_z of the first pre-activation's cotangent.
+    control_gradient: Array2<f64>,
     target: Vec<f64>,
 }
 
@@ -137,7 +139,10 @@ impl ControlSurrogate {
         let md = problem.mass_mul(&d);
         let linear = phi.t().dot(&Array1::from(md.clone()));
         let constant = d.iter().zip(&md).map(|(a, b)| a * b).sum();
+        let control_gradient = (&rc.encoder.slice(s![parameter_dim.., ..]) / &rc.input_std)
+            .dot(&net.network.layers[0].weight);
         Ok(ControlSurrogate {
+            control_gradient,
             net,
             parameter_dim,
             control_dim,
@@ -159,40 +164,71 @@ impl ControlSurrogate {
     }
 }
 
-/// The surrogate's Q(·, m_i) at fixed samples: the encodings Ẽ_mᵀ(m_i − m̄) are computed once,
-/// then every evaluation is one batched pass (matrix–matrix products) through φ and back.
+/// The surrogate's Q(·, m_i) at fixed samples. The network input is x_i = x_i^(m) + x^(z) (the
+/// parameter's and the control's parts of the normalized reduced input), so the first
+/// pre-activation Z₀ = X W₀ + b₀ splits into a per-sample part computed once here and one
+/// vector per control; ∇_z Q_i = Ẽ_z diag(1/σ_c) W₀ g_i = K g_i with K precomputed. Each
+/// evaluation is then a batched pass through the hidden layers, split over the threads.
 struct SurrogateSampledQoi<'a> {
     surrogate: &'a ControlSurrogate,
-    /// N × (r_M + n_z): the parameters' part of the reduced inputs.
-    encoded: Array2<f64>,
+    /// N × width: (x_i^(m))ᵀ W₀ + b₀.
+    parameter_part: Array2<f64>,
 }
 
 impl SurrogateSampledQoi<'_> {
-    /// Q_i and ∇_z Q_i (rows) for all samples.
-    fn evaluate(&self, z: &[f64]) -> Result<(Array1<f64>, Array2<f64>)> {
+    /// Q_i and ∇_z Q_i (rows) for the samples in `rows`.
+    fn evaluate_rows(
+        &self,
+        control_part: &Array1<f64>,
+        rows: std::ops::Range<usize>,
+    ) -> (Array1<f64>, Array2<f64>) {
         let s = self.surrogate;
-        crate::error::check_finite_vector(z, s.control_dim, "control", "z")?;
         let rc = &s.net.coordinates;
-        let d_m = s.parameter_dim;
-        let e_z = rc.encoder.slice(s![d_m.., ..]);
-        let dz = &ndarray::ArrayView1::from(z) - &rc.input_shift.slice(s![d_m..]);
-        let shift = e_z.t().dot(&dz);
-        let x = (&self.encoded + &shift - &rc.input_mean) / &rc.input_std;
-        let mut values = Array1::zeros(x.nrows());
-        let (_, grad_x) = s.net.network.forward_vjp_batch(&x, |phi| {
+        let pre = &self.parameter_part.slice(s![rows, ..]) + control_part;
+        let mut values = Array1::zeros(pre.nrows());
+        let (_, g) = s.net.network.vjp_from_first_preactivation(pre, |phi| {
             let psi = phi * &rc.output_std + &rc.output_mean;
             let g_psi = psi.dot(&s.gram);
             values = (&psi * &g_psi).sum_axis(Axis(1)) + 2.0 * psi.dot(&s.linear) + s.constant;
             (g_psi + &s.linear) * 2.0 * &rc.output_std
         });
-        let grad_c = grad_x / &rc.input_std;
-        Ok((values, grad_c.dot(&e_z.t())))
+        (values, g.dot(&s.control_gradient.t()))
+    }
+
+    /// Q_i and ∇_z Q_i (rows) for all samples.
+    fn evaluate(&self, z: &[f64]) -> Result<(Array1<f64>, Array2<f64>)> {
+        use rayon::prelude::*;
+        let s = self.surrogate;
+        crate::error::check_finite_vector(z, s.control_dim, "control", "z")?;
+        let rc = &s.net.coordinates;
+        let d_m = s.parameter_dim;
+        let dz = &ndarray::ArrayView1::from(z) - &rc.input_shift.slice(s![d_m..]);
+        let x_z = rc.encoder.slice(s![d_m.., ..]).t().dot(&dz) / &rc.input_std;
+        let control_part = x_z.dot(&s.net.network.layers[0].weight);
+        let n = self.parameter_part.nrows();
+        let chunks = rayon::current_num_threads().clamp(1, n.max(1));
+        let size = n.div_ceil(chunks);
+        let parts: Vec<(Array1<f64>, Array2<f64>)> = (0..chunks)
+            .into_par_iter()
+            .map(|c| self.evaluate_rows(&control_part, c * size..((c + 1) * size).min(n)))
+            .collect();
+        let values = ndarray::concatenate(
+            Axis(0),
+            &parts.iter().map(|p| p.0.view()).collect::<Vec<_>>(),
+        )
+        .expect("same widths");
+        let gradients = ndarray::concatenate(
+            Axis(0),
+            &parts.iter().map(|p| p.1.view()).collect::<Vec<_>>(),
+        )
+        .expect("same widths");
+        Ok((values, gradients))
     }
 }
 
 impl SampledQoi for SurrogateSampledQoi<'_> {
     fn len(&self) -> usize {
-        self.encoded.nrows()
+        self.parameter_part.nrows()
     }
     fn values_and_gradients(&self, z: &[f64]) -> Vec<Result<(f64, Vec<f64>)>> {
         match self.evaluate(z) {
@@ -222,17 +258,18 @@ impl ControlQoi for ControlSurrogate {
         let rc = &self.net.coordinates;
         let d_m = self.parameter_dim;
         let e_m = rc.encoder.slice(s![..d_m, ..]);
-        let mut encoded = Array2::zeros((samples.len(), rc.encoder.ncols()));
+        let mut x_m = Array2::zeros((samples.len(), rc.encoder.ncols()));
         for (i, m) in samples.iter().enumerate() {
             crate::error::check_finite_vector(m, d_m, "parameter sample", "m")?;
             let dm = &ndarray::ArrayView1::from(m) - &rc.input_shift.slice(s![..d_m]);
-            encoded
-                .row_mut(i)
-                .assign(&crate::linalg::transpose_mul(&e_m, dm.view()));
+            let c = crate::linalg::transpose_mul(&e_m, dm.view());
+            x_m.row_mut(i)
+                .assign(&((c - &rc.input_mean) / &rc.input_std));
         }
+        let first = &self.net.network.layers[0];
         Ok(Box::new(SurrogateSampledQoi {
             surrogate: self,
-            encoded,
+            parameter_part: x_m.dot(&first.weight) + &first.bias,
         }))
     }
 }

@@ -125,20 +125,39 @@ impl DenseMlp {
         x: &Array2<f64>,
         cotangent: impl FnOnce(&Array2<f64>) -> Array2<f64>,
     ) -> (Array2<f64>, Array2<f64>) {
+        let first = &self.layers[0];
+        let pre = x.dot(&first.weight) + &first.bias;
+        let (y, g) = self.vjp_from_first_preactivation(pre, cotangent);
+        (y, g.dot(&first.weight.t()))
+    }
+
+    /// φ and the cotangent at the first pre-activation Z₀ = X W₀ + b₀ (rows are samples), for
+    /// callers that assemble Z₀ cheaper than X W₀ (e.g. when only part of the input changes).
+    pub fn vjp_from_first_preactivation(
+        &self,
+        pre: Array2<f64>,
+        cotangent: impl FnOnce(&Array2<f64>) -> Array2<f64>,
+    ) -> (Array2<f64>, Array2<f64>) {
         let last = self.layers.len() - 1;
-        let mut h = x.to_owned();
+        if last == 0 {
+            let g = cotangent(&pre);
+            return (pre, g);
+        }
         let mut slopes = Vec::with_capacity(last);
-        for layer in &self.layers[..last] {
+        slopes.push(pre.mapv(sigmoid));
+        let mut h = pre.mapv(softplus);
+        for layer in &self.layers[1..last] {
             let z = h.dot(&layer.weight) + &layer.bias;
             slopes.push(z.mapv(sigmoid));
             h = z.mapv(softplus);
         }
         let y = h.dot(&self.layers[last].weight) + &self.layers[last].bias;
         let mut g = cotangent(&y).dot(&self.layers[last].weight.t());
-        for l in (0..last).rev() {
+        for l in (1..last).rev() {
             g *= &slopes[l];
             g = g.dot(&self.layers[l].weight.t());
         }
+        g *= &slopes[0];
         (y, g)
     }
 }

@@ -6,7 +6,9 @@
 //! - meanvar:  J = Q̄ + β (1/N) Σ (Q_i − Q̄)²,        ∇_z J = (1/N) Σ (1 + 2β (Q_i − Q̄)) ∇Q_i;
 //! - CVaR:     J = t + Σ s_ε(Q_i − t) / ((1 − α) N),
 //!   ∇_z J = Σ s_ε'(Q_i − t) ∇Q_i / ((1 − α) N),  ∂_t J = 1 − Σ s_ε'(Q_i − t) / ((1 − α) N).
-//! Samples are evaluated in parallel; one per-sample forward + adjoint pair per evaluation.
+//!
+//! The model evaluates the samples (the PDE in parallel, one forward + adjoint pair each; a
+//! surrogate in one batched pass).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
