@@ -87,6 +87,10 @@ pub struct OuuArgs {
     /// re-evaluated on the same fresh samples and the optimality gap reported.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Start the optimizer at this control (.npy, n_z values in the bounds; e.g. a surrogate's
+    /// optimum `control.npy`, to finish its optimization with the PDE) instead of z = 0.
+    #[arg(long)]
+    start: Option<PathBuf>,
     /// Skip the risk-neutral (mean) optimization used for comparison.
     #[arg(long)]
     no_risk_neutral: bool,
@@ -253,6 +257,14 @@ pub fn run(args: OuuArgs) -> Result<()> {
             ..Default::default()
         },
     };
+    let z_start = match &args.start {
+        Some(path) => {
+            let z = crate::io::npy::read_vector(path, n_z, "--start")?;
+            crate::models::controlled::check_control(&z, n_z, bounds, &path.display().to_string())?;
+            z
+        }
+        None => vec![0.0; n_z],
+    };
     let z0 = vec![0.0; n_z];
     eprintln!(
         "{} optimization of {} over {} samples with the {label} ({n_z} controls in [{}, {}])",
@@ -262,7 +274,7 @@ pub fn run(args: OuuArgs) -> Result<()> {
         bounds[0],
         bounds[1]
     );
-    let solution = solve_ouu(qoi, &samples, &z0, &settings, risk.name(), true)?;
+    let solution = solve_ouu(qoi, &samples, &z_start, &settings, risk.name(), true)?;
     for f in &solution.failures {
         eprintln!("warning: a trial step failed and was rejected: {f}");
     }
@@ -324,6 +336,7 @@ pub fn run(args: OuuArgs) -> Result<()> {
         "seed": args.seed,
         "bounds": bounds,
         "optimizer": settings.optimizer,
+        "start": args.start.as_ref().map(|p| p.display().to_string()),
         "optimum": solution_json(&solution),
         "saa_statistics": {
             "at_optimum": stats(&solution.qoi),

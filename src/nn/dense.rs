@@ -24,13 +24,23 @@ pub struct DenseMlp {
     pub layers: Vec<DenseLayer>,
 }
 
-fn softplus(z: f64) -> f64 {
-    // log(1 + e^z) without overflow
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
+/// (softplus(z), sigmoid(z)) from one exponential e = exp(−|z|):
+/// softplus = max(z, 0) + ln(1 + e), sigmoid = 1/(1 + e) for z ≥ 0 and e/(1 + e) otherwise.
+fn activate<D: ndarray::Dimension>(
+    z: &ndarray::Array<f64, D>,
+) -> (ndarray::Array<f64, D>, ndarray::Array<f64, D>) {
+    let mut h = z.clone();
+    let mut slope = z.clone();
+    ndarray::Zip::from(&mut h)
+        .and(&mut slope)
+        .and(z)
+        .for_each(|h, s, &z| {
+            let e = (-z.abs()).exp();
+            *h = z.max(0.0) + e.ln_1p();
+            let inv = 1.0 / (1.0 + e);
+            *s = if z >= 0.0 { inv } else { e * inv };
+        });
+    (h, slope)
 }
 
 impl DenseMlp {
@@ -66,8 +76,9 @@ impl DenseMlp {
             if l == last {
                 return (z, slopes);
             }
-            slopes.push(z.mapv(sigmoid));
-            h = z.mapv(softplus);
+            let (activated, slope) = activate(&z);
+            slopes.push(slope);
+            h = activated;
         }
         unreachable!("the loop returns at the output layer")
     }
@@ -144,12 +155,13 @@ impl DenseMlp {
             return (pre, g);
         }
         let mut slopes = Vec::with_capacity(last);
-        slopes.push(pre.mapv(sigmoid));
-        let mut h = pre.mapv(softplus);
+        let (mut h, slope) = activate(&pre);
+        slopes.push(slope);
         for layer in &self.layers[1..last] {
             let z = h.dot(&layer.weight) + &layer.bias;
-            slopes.push(z.mapv(sigmoid));
-            h = z.mapv(softplus);
+            let (activated, slope) = activate(&z);
+            slopes.push(slope);
+            h = activated;
         }
         let y = h.dot(&self.layers[last].weight) + &self.layers[last].bias;
         let mut g = cotangent(&y).dot(&self.layers[last].weight.t());
