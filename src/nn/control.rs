@@ -258,14 +258,15 @@ impl ControlQoi for ControlSurrogate {
         let rc = &self.net.coordinates;
         let d_m = self.parameter_dim;
         let e_m = rc.encoder.slice(s![..d_m, ..]);
-        let mut x_m = Array2::zeros((samples.len(), rc.encoder.ncols()));
+        let mut deviations = Array2::zeros((samples.len(), d_m));
         for (i, m) in samples.iter().enumerate() {
             crate::error::check_finite_vector(m, d_m, "parameter sample", "m")?;
-            let dm = &ndarray::ArrayView1::from(m) - &rc.input_shift.slice(s![..d_m]);
-            let c = crate::linalg::transpose_mul(&e_m, dm.view());
-            x_m.row_mut(i)
-                .assign(&((c - &rc.input_mean) / &rc.input_std));
+            deviations
+                .row_mut(i)
+                .assign(&(&ndarray::ArrayView1::from(m) - &rc.input_shift.slice(s![..d_m])));
         }
+        // all encodings as one matrix product (N × d_M)(d_M × r)
+        let x_m = (deviations.dot(&e_m) - &rc.input_mean) / &rc.input_std;
         let first = &self.net.network.layers[0];
         Ok(Box::new(SurrogateSampledQoi {
             surrogate: self,
