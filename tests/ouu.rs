@@ -413,3 +413,34 @@ fn failed_samples_are_reported_with_their_index() {
     assert!(r.failures.iter().all(|f| f.sample == 2));
     assert!(!r.failures.is_empty());
 }
+
+#[test]
+fn any_diffusion_problem_with_control_and_qoi_sections_works() {
+    // the Poisson problem (another PDE, other boundary conditions, Robin prior) with a 3 × 3
+    // control grid and a constant target
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/poisson.toml"
+    ))
+    .unwrap()
+    .replace("n = 64 ", "n = 12 ")
+        + r#"
+[control]
+width = 0.1
+grid_x = { start = 0.25, stop = 0.75, count = 3 }
+grid_y = { start = 0.25, stop = 0.75, count = 3 }
+lower = -1.0
+upper = 1.0
+
+[qoi]
+target = "constant"
+amplitude = 0.5
+"#;
+    let problem = Problem::parse(&text, "poisson-control.toml").unwrap();
+    let model = problem.control_problem().unwrap();
+    assert_eq!(ControlledMap::control_dim(&model), 9);
+    let samples: Vec<Vec<f64>> = (0..3).map(|s| prior_sample(&problem, 30 + s)).collect();
+    saa_gradient_is_second_order(&model, &samples, RiskMeasure::MeanVariance { beta: 1.0 });
+    // the problem's hash differs from the plain Poisson problem's, whose stays as it was
+    assert_ne!(problem.hash(), poisson(12).hash());
+}
