@@ -436,18 +436,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train_set.count,
         validation.as_ref().map_or(0, |v| v.count)
     );
-    let out = args.out.clone();
-    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| checkpoint_weights(mlp, &out);
-    let outcome = train_network(
+    let outcome = train_with_checkpoints(
         mlp,
         &train_set,
         validation.as_ref(),
         loss,
         &settings,
         &device,
-        &mut checkpoint,
+        &args.out,
     )?;
-    write_training_log(&args.out, &outcome.history)?;
     record.training = Some(TrainingRecord {
         loss,
         settings: settings.clone(),
@@ -481,6 +478,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         print_metrics(m);
     }
     Ok(())
+}
+
+/// Trains with the best network checkpointed into `out` and writes the training log and curve.
+fn train_with_checkpoints(
+    mlp: Mlp,
+    train_set: &crate::nn::train::Samples,
+    validation: Option<&crate::nn::train::Samples>,
+    loss: Loss,
+    settings: &TrainSettings,
+    device: &burn::tensor::Device,
+    out: &Path,
+) -> Result<crate::nn::train::TrainOutcome> {
+    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| checkpoint_weights(mlp, out);
+    let outcome = train_network(
+        mlp,
+        train_set,
+        validation,
+        loss,
+        settings,
+        device,
+        &mut checkpoint,
+    )?;
+    write_training_log(out, &outcome.history)?;
+    Ok(outcome)
 }
 
 /// The best network so far replaces weights.safetensors (and its checksum in model.json).
@@ -727,18 +748,15 @@ fn train_control(
         train_set.count,
         validation.as_ref().map_or(0, |v| v.count)
     );
-    let out = args.out.clone();
-    let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| checkpoint_weights(mlp, &out);
-    let outcome = train_network(
+    let outcome = train_with_checkpoints(
         mlp,
         &train_set,
         validation.as_ref(),
         loss,
         &settings,
         &device,
-        &mut checkpoint,
+        &args.out,
     )?;
-    write_training_log(&args.out, &outcome.history)?;
     record.training = Some(TrainingRecord {
         loss,
         settings: settings.clone(),
