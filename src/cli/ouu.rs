@@ -17,7 +17,7 @@ use crate::models::ControlledDiffusion;
 use crate::nn::{ControlSurrogate, Surrogate};
 use crate::ouu::{
     solve_ouu, BoundedLbfgsSettings, ControlQoi, OuuSettings, OuuSolution, QoiStatistics,
-    RiskMeasure,
+    RiskMeasure, SampledQoi,
 };
 use crate::problem::Problem;
 use crate::report::field::heat_map;
@@ -109,6 +109,10 @@ fn risk_measure(args: &OuuArgs) -> Result<RiskMeasure> {
     if !(args.gamma >= 0.0 && args.gamma.is_finite()) {
         return bad("--gamma", "a non-negative number", args.gamma);
     }
+    // α is also the level of the reported VaR/CVaR statistics for every risk measure
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        return bad("--alpha", "a level in (0, 1)", args.alpha);
+    }
     Ok(match args.risk {
         RiskName::Mean => RiskMeasure::Mean,
         RiskName::Meanvar => {
@@ -118,9 +122,6 @@ fn risk_measure(args: &OuuArgs) -> Result<RiskMeasure> {
             RiskMeasure::MeanVariance { beta: args.beta }
         }
         RiskName::Cvar => {
-            if !(args.alpha > 0.0 && args.alpha < 1.0) {
-                return bad("--alpha", "a level in (0, 1)", args.alpha);
-            }
             if !(args.epsilon > 0.0 && args.epsilon.is_finite()) {
                 return bad("--epsilon", "a positive number", args.epsilon);
             }
@@ -167,9 +168,9 @@ fn parameter_samples(
 
 const FRESH_OFFSET: u64 = 1 << 40;
 
-/// Q(z, m_j) with the PDE on the given samples; a failed solve is an error naming the sample.
-fn pde_values(pde: &ControlledDiffusion, z: &[f64], samples: &[Vec<f64>]) -> Result<Vec<f64>> {
-    pde.bind(samples)?
+/// Q(z, m_j) with the PDE on bound fresh samples; a failed solve is an error naming the sample.
+fn pde_values(fresh: &dyn SampledQoi, z: &[f64]) -> Result<Vec<f64>> {
+    fresh
         .values(z)
         .into_iter()
         .enumerate()
@@ -205,15 +206,7 @@ fn reference_control(path: &Path, n_z: usize, bounds: [f64; 2]) -> Result<(Vec<f
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
-    crate::models::controlled::check_control(&z, n_z, bounds, &path.display().to_string())
-        .map_err(|_| {
-            Error::invalid(
-                path.display().to_string(),
-                "optimum.z",
-                format!("{n_z} controls in [{}, {}]", bounds[0], bounds[1]),
-                format!("{} values", z.len()),
-            )
-        })?;
+    crate::models::controlled::check_control(&z, n_z, bounds, &path.display().to_string())?;
     Ok((z, report))
 }
 
@@ -287,10 +280,7 @@ pub fn run(args: OuuArgs) -> Result<()> {
     } else {
         None
     };
-    let alpha = match risk {
-        RiskMeasure::Cvar { alpha, .. } => alpha,
-        _ => args.alpha.clamp(1e-6, 1.0 - 1e-6),
-    };
+    let alpha = args.alpha;
     // Q on the SAA samples at z = 0 with the optimizing model
     let at_zero: Vec<f64> = qoi
         .bind(&samples)?
@@ -305,16 +295,17 @@ pub fn run(args: OuuArgs) -> Result<()> {
             FRESH_OFFSET..FRESH_OFFSET + args.fresh as u64,
         )?;
         let t = std::time::Instant::now();
-        let q_opt = pde_values(&pde, &solution.z, &ms)?;
+        let bound = pde.bind(&ms)?;
+        let q_opt = pde_values(bound.as_ref(), &solution.z)?;
         let q_ref = reference
             .as_ref()
-            .map(|(z, _)| pde_values(&pde, z, &ms))
+            .map(|(z, _)| pde_values(bound.as_ref(), z))
             .transpose()?;
         let q_neutral = neutral
             .as_ref()
-            .map(|n| pde_values(&pde, &n.z, &ms))
+            .map(|n| pde_values(bound.as_ref(), &n.z))
             .transpose()?;
-        let q_zero = pde_values(&pde, &z0, &ms)?;
+        let q_zero = pde_values(bound.as_ref(), &z0)?;
         eprintln!(
             "PDE check on {} fresh samples in {:.1} s",
             args.fresh,

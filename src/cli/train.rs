@@ -328,10 +328,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let device = device(args.device)?.autodiff();
     let basis = Basis::load(&args.basis)?;
-    if let Some(dir) = &args.control_data {
-        return train_control(&args, &problem, dir, &basis, device, started);
-    }
-    let data = super::data::load_for(&problem, &args.data)?;
     if basis.info.problem_hash != problem.hash() && !basis.info.problem_hash.is_empty() {
         return Err(Error::invalid(
             args.basis.join("basis.json").display().to_string(),
@@ -344,6 +340,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             &basis.info.problem_hash,
         ));
     }
+    if let Some(dir) = &args.control_data {
+        return train_control(&args, &problem, dir, &basis, device, started);
+    }
+    let data = super::data::load_for(&problem, &args.data)?;
     let r_m = args.input_rank.unwrap_or(basis.info.rank);
     if r_m == 0 || r_m > basis.info.rank {
         return Err(Error::invalid(
@@ -381,21 +381,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.svd_rank.unwrap_or(r_q.min(r_m)),
         args.ms_block,
     );
-    let mut loss = Loss::with_term(term);
-    if term != JacobianTerm::None {
-        loss.jacobian_weight = args.jacobian_weight;
-    }
+    let loss = loss_of(term, args.jacobian_weight);
     let (train_set, validation) = samples.split(args.validation, args.seed);
-    let settings = TrainSettings {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        learning_rate: args.lr,
-        final_learning_rate: args.lr_final.unwrap_or(args.lr / 10.0),
-        patience: Some(args.patience),
-        seed: args.seed,
-        progress: true,
-    };
-    positive("--lr-final", settings.final_learning_rate)?;
+    let settings = train_settings(&args)?;
     let shape = MlpShape {
         input: r_m,
         width: args.width,
@@ -473,11 +461,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         surrogate.record.test_metrics = Some(metrics_on(&surrogate.net, &test, model.as_ref())?);
     }
     Surrogate::save(&outcome.mlp, &surrogate.record, &coords, &args.out)?;
-    finish_report(&outcome, started, &args.out)?;
-    if let Some(m) = &surrogate.record.test_metrics {
-        print_metrics(m);
+    finish_report(
+        &outcome,
+        surrogate.record.test_metrics.as_ref(),
+        started,
+        &args.out,
+    )
+}
+
+/// The loss with Jacobian term `term`, weighted `jacobian_weight` against the L2 term.
+fn loss_of(term: JacobianTerm, jacobian_weight: f64) -> Loss {
+    let mut loss = Loss::with_term(term);
+    if term != JacobianTerm::None {
+        loss.jacobian_weight = jacobian_weight;
     }
-    Ok(())
+    loss
+}
+
+/// Adam settings from the command line (final learning rate lr/10 unless given).
+fn train_settings(args: &TrainArgs) -> Result<TrainSettings> {
+    let settings = TrainSettings {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        final_learning_rate: args.lr_final.unwrap_or(args.lr / 10.0),
+        patience: Some(args.patience),
+        seed: args.seed,
+        progress: true,
+    };
+    positive("--lr-final", settings.final_learning_rate)?;
+    Ok(settings)
 }
 
 /// Trains with the best network checkpointed into `out` and writes the training log and curve.
@@ -522,6 +535,7 @@ fn checkpoint_weights(mlp: &Mlp, out: &Path) -> Result<()> {
 /// Prints how training ended; an error when the loss became non-finite.
 fn finish_report(
     outcome: &crate::nn::train::TrainOutcome,
+    metrics: Option<&crate::nn::Metrics>,
     started: Instant,
     out: &Path,
 ) -> Result<()> {
@@ -538,6 +552,9 @@ fn finish_report(
         outcome.best_epoch.and_then(|e| outcome.history.get(e)).and_then(|r| r.validation_loss).map_or("-".into(), |v| format!("{v:.3e}")),
         out.display()
     );
+    if let Some(m) = metrics {
+        print_metrics(m);
+    }
     if let StopReason::NonFiniteLoss { epoch } = outcome.stop {
         return Err(Error::numerical(
             "training",
@@ -708,21 +725,9 @@ fn train_control(
         r_u,
     )?;
     let n_z = data.manifest.control_dim;
-    let mut loss = Loss::with_term(term);
-    if term != JacobianTerm::None {
-        loss.jacobian_weight = args.jacobian_weight;
-    }
+    let loss = loss_of(term, args.jacobian_weight);
     let (train_set, validation) = samples.split(args.validation, args.seed);
-    let settings = TrainSettings {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        learning_rate: args.lr,
-        final_learning_rate: args.lr_final.unwrap_or(args.lr / 10.0),
-        patience: Some(args.patience),
-        seed: args.seed,
-        progress: true,
-    };
-    positive("--lr-final", settings.final_learning_rate)?;
+    let settings = train_settings(args)?;
     let shape = MlpShape {
         input: r_m + n_z,
         width: args.width,
@@ -776,9 +781,5 @@ fn train_control(
         record.test_metrics = Some(crate::nn::control::control_metrics(&net, &test));
     }
     Surrogate::save(&outcome.mlp, &record, &coords, &args.out)?;
-    finish_report(&outcome, started, &args.out)?;
-    if let Some(m) = &record.test_metrics {
-        print_metrics(m);
-    }
-    Ok(())
+    finish_report(&outcome, record.test_metrics.as_ref(), started, &args.out)
 }

@@ -62,25 +62,17 @@ pub struct ControlDataset {
     pub control_jacobian: Array3<f32>,
 }
 
-impl ControlDataset {
-    /// The first `n` samples.
-    pub fn head(&self, n: usize) -> ControlDataset {
-        let n = n.min(self.m.nrows());
-        let rows = ndarray::s![..n, ..];
-        ControlDataset {
-            manifest: ControlManifest {
-                samples: n,
-                ..self.manifest.clone()
-            },
-            m: self.m.slice(rows).to_owned(),
-            z: self.z.slice(rows).to_owned(),
-            u: self.u.slice(rows).to_owned(),
-            pod_basis: self.pod_basis.clone(),
-            control_jacobian: self
-                .control_jacobian
-                .slice(ndarray::s![..n, .., ..])
-                .to_owned(),
-        }
+impl ControlManifest {
+    /// True when both describe the same data (problem, samples, seed, ranks, dimensions),
+    /// whatever the timings and the path the problem was read from.
+    pub fn same_settings(&self, other: &ControlManifest) -> bool {
+        let normalized = |m: &ControlManifest| ControlManifest {
+            problem_file: String::new(),
+            forward_s: 0.0,
+            jacobian_s: 0.0,
+            ..m.clone()
+        };
+        normalized(self) == normalized(other)
     }
 }
 
@@ -201,13 +193,7 @@ pub fn generate_control(
     };
     if manifest_path.exists() {
         let done = load_control(out)?;
-        let same = ControlManifest {
-            forward_s: done.manifest.forward_s,
-            jacobian_s: done.manifest.jacobian_s,
-            problem_file: done.manifest.problem_file.clone(),
-            ..manifest.clone()
-        };
-        if done.manifest == same {
+        if done.manifest.same_settings(&manifest) {
             eprintln!("{} is complete; nothing to do", out.display());
             return Ok(done);
         }
@@ -219,10 +205,15 @@ pub fn generate_control(
         ));
     }
     let [lower, upper] = model.bounds();
+    // phase1.json: the manifest as of the end of the forward phase
     let phase1 = out.join("phase1.json");
-    let key = serde_json::to_string(&manifest).expect("serializable");
-    let (m, z, u, pod_basis) = if std::fs::read_to_string(&phase1).ok().as_deref() == Some(&key) {
+    let forward_done = std::fs::read_to_string(&phase1)
+        .ok()
+        .and_then(|text| serde_json::from_str::<ControlManifest>(&text).ok())
+        .filter(|done| done.same_settings(&manifest));
+    let (m, z, u, pod_basis) = if let Some(done) = forward_done {
         eprintln!("resuming {}: forward phase already done", out.display());
+        manifest.forward_s = done.forward_s;
         (
             read_npy::<Array2<f64>>(&out.join("m.npy"), "N × d_M float64")?,
             read_npy::<Array2<f64>>(&out.join("z.npy"), "N × n_z float64")?,
@@ -256,18 +247,10 @@ pub fn generate_control(
         write_npy(&out.join("pod_basis.npy"), &pod_basis)?;
         write_npy(&out.join("pod_eigenvalues.npy"), &pod_eigenvalues)?;
         manifest.forward_s = t0.elapsed().as_secs_f64();
-        write_atomic(&phase1, |w| w.write_all(key.as_bytes()))?;
-        write_atomic(out.join("forward_s.txt"), |w| {
-            write!(w, "{}", manifest.forward_s)
-        })?;
+        let text = serde_json::to_string_pretty(&manifest).expect("serializable");
+        write_atomic(&phase1, |w| w.write_all(text.as_bytes()))?;
         (m, z, u, pod_basis)
     };
-    if manifest.forward_s == 0.0 {
-        manifest.forward_s = std::fs::read_to_string(out.join("forward_s.txt"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0.0);
-    }
     let t1 = Instant::now();
     let b = bar(samples, "control Jacobians", progress);
     let dofs = model.model().dofs();

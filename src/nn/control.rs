@@ -100,7 +100,6 @@ pub struct ControlSurrogate {
     constant: f64,
     /// K = Ẽ_z diag(1/σ_c) W₀ (n_z × width): ∇_z of the first pre-activation's cotangent.
     control_gradient: Array2<f64>,
-    target: Vec<f64>,
 }
 
 impl ControlSurrogate {
@@ -126,8 +125,9 @@ impl ControlSurrogate {
         let phi = &rc.output_basis;
         let mut m_phi = Array2::zeros(phi.dim());
         for (j, col) in phi.axis_iter(Axis(1)).enumerate() {
-            let mc = problem.mass_mul(&col.to_vec());
-            m_phi.column_mut(j).assign(&Array1::from(mc));
+            m_phi
+                .column_mut(j)
+                .assign(&Array1::from(problem.mass_mul(&col.to_vec())));
         }
         let gram = phi.t().dot(&m_phi);
         let d: Vec<f64> = rc
@@ -149,18 +149,7 @@ impl ControlSurrogate {
             gram,
             linear,
             constant,
-            target: problem.target().to_vec(),
         })
-    }
-
-    /// The underlying network on the augmented input.
-    pub fn net(&self) -> &DipNet {
-        &self.net
-    }
-
-    /// The QoI's target at the vertices.
-    pub fn target(&self) -> &[f64] {
-        &self.target
     }
 }
 

@@ -46,16 +46,21 @@ pub fn state_misfit(
     target: &[f64],
     mass_mul: impl Fn(&[f64]) -> Vec<f64>,
 ) -> (f64, Vec<f64>) {
-    let diff: Vec<f64> = lin
-        .output()
-        .iter()
-        .zip(target)
-        .map(|(u, t)| u - t)
-        .collect();
-    let m_diff = mass_mul(&diff);
-    let q = diff.iter().zip(&m_diff).map(|(a, b)| a * b).sum();
+    let (q, m_diff) = misfit_and_dual(lin.output(), target, mass_mul);
     let w: Vec<f64> = m_diff.iter().map(|x| 2.0 * x).collect();
     (q, lin.vjp(&w))
+}
+
+/// Q = (u − ū)ᵀ M (u − ū) and M (u − ū).
+fn misfit_and_dual(
+    u: &[f64],
+    target: &[f64],
+    mass_mul: impl Fn(&[f64]) -> Vec<f64>,
+) -> (f64, Vec<f64>) {
+    let diff: Vec<f64> = u.iter().zip(target).map(|(u, t)| u - t).collect();
+    let m_diff = mass_mul(&diff);
+    let q = diff.iter().zip(&m_diff).map(|(a, b)| a * b).sum();
+    (q, m_diff)
 }
 
 /// The PDE's Q at fixed samples, in parallel; each sample's Newton solve warm-starts from its
@@ -98,17 +103,8 @@ impl SampledQoi for PdeSampledQoi<'_> {
             .into_par_iter()
             .map(|i| {
                 let state = self.solve(i, z)?;
-                let diff: Vec<f64> = state
-                    .output()
-                    .iter()
-                    .zip(self.model.target())
-                    .map(|(u, t)| u - t)
-                    .collect();
-                Ok(diff
-                    .iter()
-                    .zip(self.model.mass_mul(&diff))
-                    .map(|(a, b)| a * b)
-                    .sum())
+                let mass_mul = |x: &[f64]| self.model.mass_mul(x);
+                Ok(misfit_and_dual(state.output(), self.model.target(), mass_mul).0)
             })
             .collect()
     }

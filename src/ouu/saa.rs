@@ -76,13 +76,14 @@ impl<'a> SaaObjective<'a> {
         self.samples.len()
     }
 
-    /// Objective evaluations so far (each costs N per-sample evaluations).
+    /// Evaluations of all N samples so far (objective evaluations and direct `sample_values`).
     pub fn evaluations(&self) -> usize {
         self.evaluations.load(Ordering::Relaxed)
     }
 
     /// Q_i(z) and ∇Q_i(z) for every sample, in parallel; the first failure is returned.
     pub fn sample_values(&self, z: &[f64]) -> Result<Vec<(f64, Vec<f64>)>, SampleFailure> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         self.samples
             .values_and_gradients(z)
             .into_iter()
@@ -111,7 +112,6 @@ impl<'a> SaaObjective<'a> {
             self.dim(),
             "optimization variable of the wrong length"
         );
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let z = &x[..self.control_dim];
         let per_sample = self.sample_values(z)?;
         let n = per_sample.len() as f64;

@@ -117,12 +117,20 @@ pub fn solve_ouu(
         .expect("valid template"),
     );
     bar.set_prefix(label.to_string());
+    // Q_i at the last successful evaluation: usually the optimum, whose values are then not
+    // computed again
+    let mut last: Option<(Vec<f64>, Vec<f64>)> = None;
     let result = minimize_bounded(
         &x0,
         &lower,
         &upper,
         &settings.optimizer,
-        |x| objective.evaluate(x).map(|e| (e.value, e.gradient)),
+        |x| {
+            objective.evaluate(x).map(|e| {
+                last = Some((x.to_vec(), e.qoi));
+                (e.value, e.gradient)
+            })
+        },
         |it| {
             bar.set_position(it.iteration as u64);
             bar.set_message(format!(
@@ -134,12 +142,19 @@ pub fn solve_ouu(
     bar.finish_and_clear();
     let z = result.x[..n_z].to_vec();
     let t = settings.risk.has_auxiliary().then(|| result.x[n_z]);
-    let at_optimum = objective.sample_values(&z)?;
+    let qoi = match last {
+        Some((x, qoi)) if x == result.x => qoi,
+        _ => objective
+            .sample_values(&z)?
+            .into_iter()
+            .map(|(q, _)| q)
+            .collect(),
+    };
     Ok(OuuSolution {
         z,
         t,
         objective: result.value,
-        qoi: at_optimum.into_iter().map(|(q, _)| q).collect(),
+        qoi,
         iterations: result.iterations,
         evaluations: objective.evaluations(),
         stop: result.stop,
