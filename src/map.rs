@@ -25,6 +25,12 @@ pub trait DifferentiableMap: Send + Sync {
     fn evaluate(&self, m: &[f64]) -> Result<Vec<f64>> {
         Ok(self.linearize(m)?.output().to_vec())
     }
+    /// The map's own input encoder E (d_M × r), when q depends on m only through the reduced
+    /// coefficients c = Eᵀ(m − m̄) (a reduced-basis surrogate); its linearizations then return
+    /// J_r = ∂q/∂c from [`Linearization::reduced_jacobian`], and J = J_r Eᵀ.
+    fn input_encoder(&self) -> Option<&Array2<f64>> {
+        None
+    }
 }
 
 /// The map and its derivative at one point m.
@@ -49,6 +55,11 @@ pub trait Linearization: Send + Sync {
             .collect();
         let d_m = rows.first().map_or(0, Vec::len);
         Array2::from_shape_fn((d_q, d_m), |(k, j)| rows[k][j])
+    }
+    /// J_r = ∂q/∂c (d_Q × r) for a map with an input encoder (see
+    /// [`DifferentiableMap::input_encoder`]); `None` otherwise.
+    fn reduced_jacobian(&self) -> Option<&Array2<f64>> {
+        None
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use ndarray::Array2;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -53,7 +54,7 @@ pub struct InferenceOptions {
     #[arg(long, default_value_t = 2)]
     chains: usize,
     /// Step size β ∈ (0, 1] (ρ = √(1 − β²)); default 0.1 for pCN, 0.2 for ∞-MALA, 0.5 for
-    /// gpCN, 0.3 for DA.
+    /// gpCN, 0.3 for DA, 0.5 for mMALA and DA-mMALA.
     #[arg(long)]
     step: Option<f64>,
     /// Rank of the Laplace approximation (prior-preconditioned GN Hessian eigenpairs).
@@ -71,6 +72,11 @@ pub struct InferenceOptions {
     /// Seed of the synthetic noise and of the samplers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Subspace of the mMALA kernels: a folder with `decoder.npy`, an R-orthonormal basis
+    /// (a `dino bases --kind active-subspace` folder, or a surrogate trained on one);
+    /// default: the Laplace eigenvectors.
+    #[arg(long)]
+    subspace: Option<PathBuf>,
     /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
     #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
     optimizer: Optimizer,
@@ -232,7 +238,7 @@ fn run_inference(
     // Delayed acceptance targets the PDE posterior: its proposals are centred at the PDE MAP,
     // found by a few PDE Newton steps warm-started at the surrogate MAP; the Hessian (the
     // expensive part: hundreds of Hessian actions) stays the surrogate's.
-    let center = if method == Method::Mcmc && kernel == KernelKind::Da && !is_pde {
+    let center = if method == Method::Mcmc && kernel.is_delayed() && !is_pde {
         eprintln!("[{label}] refining the MAP with the PDE (warm start) …");
         let refined = map_newton_cg(&pde_post, &map.m, &NewtonCgSettings::default())?;
         report["map_pde_refined"] = json!({
@@ -314,12 +320,19 @@ fn run_inference(
     }
     let (mut mean, mut variance) = (vec![], vec![]);
     if method == Method::Mcmc {
+        let subspace = opts
+            .subspace
+            .as_ref()
+            .map(|dir| load_subspace(dir, &prior))
+            .transpose()?;
         let lap = laplace.as_ref().expect("computed for mcmc");
         let step = opts.step.unwrap_or(match kernel {
             KernelKind::Pcn => 0.1,
             KernelKind::Mala => 0.2,
             KernelKind::Gpcn => 0.5,
             KernelKind::Da => 0.3,
+            KernelKind::Mmala => 0.5,
+            KernelKind::DaMmala => 0.5,
         });
         let settings = McmcSettings {
             kernel,
@@ -332,26 +345,31 @@ fn run_inference(
             checkpoint_every: 250,
         };
         let target = match kernel {
-            KernelKind::Da => Target {
+            KernelKind::Da | KernelKind::DaMmala => Target {
                 exact: &pde_post,
                 screen: Some(&post),
                 laplace: lap,
+                subspace: subspace.as_ref(),
             },
             _ => Target {
                 exact: &post,
                 screen: None,
                 laplace: lap,
+                subspace: subspace.as_ref(),
             },
         };
-        if kernel == KernelKind::Da && is_pde {
+        if kernel.is_delayed() && is_pde {
             return Err(Error::invalid(
                 "command line",
                 "--kernel",
-                "pcn or gpcn with --pde (da needs --surrogate)",
-                "da",
+                "pcn, mala, gpcn or mmala with --pde (da and da-mmala need --surrogate)",
+                format!("{kernel:?}"),
             ));
         }
-        let center_bytes: Vec<u8> = center.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut center_bytes: Vec<u8> = center.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if let Some(v) = &subspace {
+            center_bytes.extend(v.iter().flat_map(|v| v.to_le_bytes()));
+        }
         let fingerprint = format!(
             "v2-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}",
             problem.hash(),
@@ -382,7 +400,7 @@ fn run_inference(
         (mean, variance) = moments(&chains);
         // PDE solves and wall time of the chains (resumed chains included): the exact
         // posterior's evaluations when it is the PDE
-        let chain_pde_solves: usize = if kernel == KernelKind::Da || is_pde {
+        let chain_pde_solves: usize = if kernel.is_delayed() || is_pde {
             chains.iter().map(|c| c.exact_evaluations).sum()
         } else {
             0
@@ -541,6 +559,27 @@ fn write_chain_plots(chains: &[ChainState], out: &Path) -> Result<()> {
 }
 
 /// The surrogate of a model folder, checked against the problem.
+/// The mMALA subspace V from `dir/decoder.npy`, checked to be R-orthonormal (Vᵀ R V = I).
+fn load_subspace(dir: &Path, prior: &crate::prior::BiLaplacianPrior) -> Result<Array2<f64>> {
+    let path = dir.join("decoder.npy");
+    let v = crate::io::npy::read_matrix(&path, prior.dim(), "decoder")?;
+    let rv = crate::bases::eigensolver::columnwise(&v, |c| prior.precision_mul(c));
+    let gram = v.t().dot(&rv);
+    let defect = gram
+        .indexed_iter()
+        .map(|((i, j), g)| (g - if i == j { 1.0 } else { 0.0 }).abs())
+        .fold(0.0, f64::max);
+    if defect > 1e-6 {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "decoder",
+            "an R-orthonormal basis, Vᵀ R V = I (an active-subspace basis)",
+            format!("max |Vᵀ R V − I| = {defect:.2e}"),
+        ));
+    }
+    Ok(v)
+}
+
 fn load_surrogate(dir: &Path, problem: &Problem) -> Result<Surrogate> {
     let s = Surrogate::load(dir)?;
     s.check_problem(problem, dir)?;
@@ -616,6 +655,8 @@ fn kernel_name(k: KernelKind) -> &'static str {
         KernelKind::Mala => "∞-MALA",
         KernelKind::Gpcn => "gpCN",
         KernelKind::Da => "delayed acceptance (surrogate gpCN + PDE correction)",
+        KernelKind::Mmala => "mMALA (local Gauss–Newton geometry in the Laplace subspace)",
+        KernelKind::DaMmala => "delayed acceptance (surrogate mMALA + PDE correction)",
     }
 }
 
@@ -627,9 +668,13 @@ pub struct CompareArgs {
     /// Trained surrogate (model folder).
     #[arg(long)]
     surrogate: PathBuf,
-    /// MCMC kernel of the PDE run (the surrogate run uses delayed acceptance).
+    /// MCMC kernel of the PDE run.
     #[arg(long, value_enum, default_value_t = KernelKind::Gpcn)]
     pde_kernel: KernelKind,
+    /// MCMC kernel of the DINO run: delayed acceptance with gpCN (da) or mMALA (da-mmala)
+    /// proposals.
+    #[arg(long, value_enum, default_value_t = KernelKind::Da)]
+    dino_kernel: KernelKind,
     /// Output folder (pde/, surrogate/, compare.md, compare.json).
     #[arg(long, default_value = "out/compare")]
     out: PathBuf,
@@ -639,12 +684,20 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     let problem = Problem::load(&args.options.problem)?;
     let pde = problem.model()?;
     let surrogate = load_surrogate(&args.surrogate, &problem)?;
-    if args.pde_kernel == KernelKind::Da {
+    if args.pde_kernel.is_delayed() {
         return Err(Error::invalid(
             "command line",
             "--pde-kernel",
-            "pcn or gpcn",
-            "da",
+            "pcn, mala, gpcn or mmala",
+            format!("{:?}", args.pde_kernel),
+        ));
+    }
+    if !args.dino_kernel.is_delayed() {
+        return Err(Error::invalid(
+            "command line",
+            "--dino-kernel",
+            "da or da-mmala (delayed acceptance, so that the chain targets the PDE posterior)",
+            format!("{:?}", args.dino_kernel),
         ));
     }
     let p = run_inference(
@@ -664,7 +717,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         pde.as_ref(),
         "DINO",
         Method::Mcmc,
-        KernelKind::Da,
+        args.dino_kernel,
         &args.out.join("surrogate"),
     )?;
     let (pm, sm) = (
@@ -697,8 +750,8 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         "posterior_mean_relative_difference": relative_difference(sm, pm),
         "posterior_variance_relative_difference": relative_difference(sv, pv),
         "laplace_variance_relative_difference": relative_difference(&s.laplace_variance, &p.laplace_variance),
-        "pde": { "wall_s": p.wall_s, "pde_solves": p.pde_solves, "ess_min": p.ess_min, "ess_per_second": rate_p },
-        "dino": { "wall_s": s.wall_s, "pde_solves": s.pde_solves, "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline },
+        "pde": { "kernel": args.pde_kernel, "wall_s": p.wall_s, "pde_solves": p.pde_solves, "ess_min": p.ess_min, "ess_per_second": rate_p },
+        "dino": { "kernel": args.dino_kernel, "wall_s": s.wall_s, "pde_solves": s.pde_solves, "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline },
         "ess_per_second_ratio": rate_s / rate_p.max(1e-300),
         "break_even_effective_samples": break_even,
     });
@@ -708,8 +761,8 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     )?;
     let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
     let md = format!(
-        "# PDE vs DINO inference: {}\n\n| | PDE ({:?}) | DINO (delayed acceptance) |\n|---|---|---|\n| wall time (s) | {:.1} | {:.1} |\n| PDE solves | {} | {} |\n| min ESS | {} | {} |\n| ESS / s | {:.2} | {:.2} |\n\n- MAP relative difference: {}\n- posterior mean relative difference: {}\n- posterior variance relative difference: {}\n- Laplace variance relative difference: {}\n- ESS/s ratio (DINO / PDE): {:.1}\n- offline cost of the surrogate (data + training): {:.0} s; break-even after {} effective samples\n",
-        problem.path.display(), args.pde_kernel, p.wall_s, s.wall_s, p.pde_solves, s.pde_solves,
+        "# PDE vs DINO inference: {}\n\n| | PDE ({:?}) | DINO ({:?}) |\n|---|---|---|\n| wall time (s) | {:.1} | {:.1} |\n| PDE solves | {} | {} |\n| min ESS | {} | {} |\n| ESS / s | {:.2} | {:.2} |\n\n- MAP relative difference: {}\n- posterior mean relative difference: {}\n- posterior variance relative difference: {}\n- Laplace variance relative difference: {}\n- ESS/s ratio (DINO / PDE): {:.1}\n- offline cost of the surrogate (data + training): {:.0} s; break-even after {} effective samples\n",
+        problem.path.display(), args.pde_kernel, args.dino_kernel, p.wall_s, s.wall_s, p.pde_solves, s.pde_solves,
         p.ess_min.map_or("-".into(), |e| format!("{e:.0}")), s.ess_min.map_or("-".into(), |e| format!("{e:.0}")),
         rate_p, rate_s,
         f(&summary["map_relative_difference"]), f(&summary["posterior_mean_relative_difference"]),

@@ -21,6 +21,14 @@
 //!   q(y), which stage 2 has just computed. The chain targets the exact (PDE) posterior while
 //!   most rejections cost only a surrogate call.
 //!
+//! - **mMALA** (subspace manifold MALA, [`super::mmala`]): a Langevin proposal with the map's
+//!   local Gauss–Newton Hessian and gradient in the Laplace subspace, pCN in its complement;
+//!   position-dependent, so every proposal needs the map's Jacobian on the subspace.
+//! - **Delayed acceptance with mMALA** (DA-DINO-mMALA of Cao et al. 2024): the mMALA proposal
+//!   built from the *surrogate's* local geometry, stage 1 on the corrected surrogate as above,
+//!   stage 2 with the PDE (a forward solve only, no PDE derivatives). The Laplace terms of η are
+//!   replaced by the mMALA log-ratio G(x, y) of [`super::mmala`].
+//!
 //! ρ = √(1 − β²) with step β ∈ (0, 1] (equivalently ρ = (4 − h)/(4 + h)). A proposal whose map
 //! evaluation fails is rejected and recorded, never fatal. Chain c's step t draws its randomness
 //! from the stream (seed, chain, c·2³² + t): chains are reproducible and resume exactly.
@@ -28,10 +36,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use ndarray::Array1;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::laplace::Laplace;
+use super::mmala::{log_reference_ratio, BasisJacobian, LocalGeometry, Subspace};
 use super::posterior::Posterior;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -47,6 +57,22 @@ pub enum KernelKind {
     Gpcn,
     /// Delayed acceptance: gpCN screened by the surrogate, corrected by the PDE.
     Da,
+    /// Subspace manifold MALA with the map's local Gauss–Newton geometry (DIS-mMALA).
+    Mmala,
+    /// Delayed acceptance: mMALA on the surrogate's local geometry, corrected by the PDE.
+    DaMmala,
+}
+
+impl KernelKind {
+    /// Whether the kernel screens with a surrogate and corrects with the exact map.
+    pub fn is_delayed(self) -> bool {
+        matches!(self, KernelKind::Da | KernelKind::DaMmala)
+    }
+
+    /// Whether the kernel uses the position-dependent mMALA proposal.
+    pub fn is_mmala(self) -> bool {
+        matches!(self, KernelKind::Mmala | KernelKind::DaMmala)
+    }
 }
 
 /// MCMC settings.
@@ -97,6 +123,8 @@ pub struct Target<'a> {
     pub screen: Option<&'a Posterior<'a>>,
     /// Reference Gaussian of gpCN / DA, and the QoI directions.
     pub laplace: &'a Laplace,
+    /// The R-orthonormal subspace of the mMALA kernels (default: the Laplace eigenvectors).
+    pub subspace: Option<&'a ndarray::Array2<f64>>,
 }
 
 /// A proposal that could not be evaluated.
@@ -147,14 +175,28 @@ pub fn run_chains(
     progress: &indicatif::ProgressBar,
 ) -> Result<Vec<ChainState>> {
     settings.validate()?;
-    if settings.kernel == KernelKind::Da && target.screen.is_none() {
+    if settings.kernel.is_delayed() && target.screen.is_none() {
         return Err(Error::invalid(
             "command line",
             "--kernel",
             "a surrogate for delayed acceptance (--surrogate S)",
-            "da without a surrogate",
+            "delayed acceptance without a surrogate",
         ));
     }
+    let subspace = Subspace {
+        basis: target.subspace.unwrap_or(&target.laplace.vectors).clone(),
+    };
+    let jacobians = settings.kernel.is_mmala().then(|| {
+        (
+            BasisJacobian::new(target.exact, &subspace),
+            target.screen.map(|s| BasisJacobian::new(s, &subspace)),
+        )
+    });
+    let mmala = jacobians.as_ref().map(|(exact, screen)| MmalaParts {
+        subspace: &subspace,
+        exact,
+        screen: screen.as_ref(),
+    });
     use rayon::prelude::*;
     (0..settings.chains)
         .into_par_iter()
@@ -171,7 +213,14 @@ pub fn run_chains(
                 Some(s) => s,
                 None => new_chain(target, c, start, settings, fingerprint)?,
             };
-            run_chain(target, state, settings, path.as_deref(), progress)
+            run_chain(
+                target,
+                mmala.as_ref(),
+                state,
+                settings,
+                path.as_deref(),
+                progress,
+            )
         })
         .collect()
 }
@@ -267,7 +316,10 @@ impl Geometry {
             &lap.vectors,
             ndarray::Array1::from(target.exact.prior.precision_mul(&d)).view(),
         );
-        let reference = if matches!(kernel, KernelKind::Pcn | KernelKind::Mala) {
+        let reference = if matches!(
+            kernel,
+            KernelKind::Pcn | KernelKind::Mala | KernelKind::Mmala | KernelKind::DaMmala
+        ) {
             0.0
         } else {
             let low_rank: f64 = c
@@ -282,8 +334,37 @@ impl Geometry {
     }
 }
 
+/// What the mMALA kernels need besides the target: the subspace and J V of each map.
+struct MmalaParts<'a> {
+    subspace: &'a Subspace,
+    exact: &'a BasisJacobian,
+    screen: Option<&'a BasisJacobian>,
+}
+
+impl MmalaParts<'_> {
+    /// The geometry that drives the proposal at m: the screening surrogate's for delayed
+    /// acceptance, else the exact map's.
+    fn geometry(&self, target: &Target<'_>, m: &[f64], c: Array1<f64>) -> Result<LocalGeometry> {
+        match (target.screen, self.screen) {
+            (Some(post), Some(jac)) => LocalGeometry::at(post, jac, self.subspace, m, c),
+            _ => LocalGeometry::at(target.exact, self.exact, self.subspace, m, c),
+        }
+    }
+}
+
+/// q*_c(z) = q_s(z) + q(c) − q_s(c): the surrogate output at z corrected by its known error at
+/// a centre c.
+fn corrected(qs: &[f64], q_c: &[f64], qs_c: &[f64]) -> Vec<f64> {
+    qs.iter()
+        .zip(q_c)
+        .zip(qs_c)
+        .map(|((a, b), c)| a + b - c)
+        .collect()
+}
+
 fn run_chain(
     target: &Target<'_>,
+    mmala: Option<&MmalaParts<'_>>,
     mut s: ChainState,
     settings: &McmcSettings,
     checkpoint: Option<&std::path::Path>,
@@ -297,8 +378,26 @@ fn run_chain(
     let rho = (1.0 - settings.step * settings.step).sqrt();
     let beta = settings.step;
     let geometry = Geometry::new(target);
+    let data = target.exact.misfit.data();
     let k = settings.qoi_directions.min(lap.vectors.ncols());
     let (mut ref_m, mut coef_m) = geometry.at(target, settings.kernel, &s.m, k);
+    let c_map = (mmala.is_some() && target.subspace.is_none()).then(|| {
+        crate::linalg::transpose_mul(&lap.vectors, Array1::from(geometry.r_delta.clone()).view())
+    });
+    // the mMALA proposal's local geometry at the current state (recomputed on resume)
+    let mut local = match mmala {
+        Some(parts) => {
+            let c = parts.subspace.coordinates(prior, &s.m);
+            let g = parts.geometry(target, &s.m, c)?;
+            if target.screen.is_some() {
+                s.screen_evaluations += 1;
+            } else {
+                s.exact_evaluations += 1;
+            }
+            Some(g)
+        }
+        None => None,
+    };
     while s.steps < total {
         let t = s.steps;
         let mut rng = stream(
@@ -308,7 +407,22 @@ fn run_chain(
         );
         let delta = 2.0 * (1.0 - rho) / (1.0 + rho);
         let mut c_grad = Vec::new();
+        let mut c_proposal = None;
         let proposal: Vec<f64> = match settings.kernel {
+            KernelKind::Mmala | KernelKind::DaMmala => {
+                let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
+                let xi: Vec<f64> = prior
+                    .sample(&mut rng)
+                    .iter()
+                    .zip(prior.mean())
+                    .map(|(a, b)| a - b)
+                    .collect();
+                // drift with the exact map's residual at x (known) and the geometry's J V
+                let g_x = local.gradient(&s.q, data);
+                let (y, c_y) = parts.subspace.propose(prior, &s.m, local, &g_x, rho, &xi);
+                c_proposal = Some(c_y);
+                y
+            }
             KernelKind::Mala => {
                 let w = prior.sample(&mut rng);
                 c_grad = prior.covariance_mul(&s.gradient);
@@ -342,7 +456,12 @@ fn run_chain(
         };
         let (u1, u2): (f64, f64) = (rng.random(), rng.random());
         s.proposals += 1;
-        let (ref_p, coef_p) = geometry.at(target, settings.kernel, &proposal, k);
+        // in the Laplace subspace the QoI coefficients are the mMALA coordinates, shifted:
+        // Vᵀ R (y − m_MAP) = c_y − Vᵀ R (m_MAP − m̄); no R application needed
+        let (ref_p, coef_p) = match (&c_proposal, &c_map) {
+            (Some(c_y), Some(c_map)) => (0.0, (c_y - c_map).iter().take(k).copied().collect()),
+            _ => geometry.at(target, settings.kernel, &proposal, k),
+        };
         let fail = |s: &mut ChainState, e: Error| {
             if s.failures.len() < 100 {
                 s.failures.push(ProposalFailure {
@@ -353,7 +472,68 @@ fn run_chain(
             }
         };
         let mut accepted = None;
+        let mut local_proposal = None;
         match (settings.kernel, target.screen) {
+            (KernelKind::Mmala | KernelKind::DaMmala, screen) => {
+                let parts = mmala.expect("mmala parts");
+                let local_x = local.as_ref().expect("set");
+                let c_y = c_proposal.take().expect("set");
+                if screen.is_some() {
+                    s.screen_evaluations += 1;
+                } else {
+                    s.exact_evaluations += 1;
+                }
+                let misfit = &target.exact.misfit;
+                let g_x = local_x.gradient(&s.q, data);
+                match parts.geometry(target, &proposal, c_y) {
+                    Err(e) => fail(&mut s, e),
+                    Ok(local_y) if screen.is_none() => {
+                        let phi_y = misfit.cost(&local_y.q);
+                        let g_y = local_y.gradient(&local_y.q, data);
+                        let g = log_reference_ratio(local_x, &g_x, &local_y, &g_y, rho);
+                        if u1.ln() < s.phi - phi_y + g {
+                            s.stage1_accepted += 1;
+                            accepted = Some((phi_y, local_y.q.clone(), Vec::new()));
+                            local_proposal = Some(local_y);
+                        }
+                    }
+                    Ok(local_y) => {
+                        // stage 1: the surrogate corrected by its error at x, q*_x(y), in both
+                        // the target and the reverse drift
+                        let qs_y = &local_y.q;
+                        let q_star_y = corrected(qs_y, &s.q, &s.q_screen);
+                        let g_star_y = local_y.gradient(&q_star_y, data);
+                        let a1 = s.phi - misfit.cost(&q_star_y)
+                            + log_reference_ratio(local_x, &g_x, &local_y, &g_star_y, rho);
+                        if u1.ln() < a1 {
+                            s.stage1_accepted += 1;
+                            s.exact_evaluations += 1;
+                            match target.exact.observe(&proposal) {
+                                Err(e) => fail(&mut s, e),
+                                Ok(q_y) => {
+                                    let phi_y = misfit.cost(&q_y);
+                                    let g_y = local_y.gradient(&q_y, data);
+                                    let full =
+                                        log_reference_ratio(local_x, &g_x, &local_y, &g_y, rho);
+                                    // α₁(y, x): the surrogate corrected by its error at y
+                                    let q_star_x = corrected(&s.q_screen, &q_y, qs_y);
+                                    let g_star_x = local_x.gradient(&q_star_x, data);
+                                    let a1_rev = phi_y
+                                        - misfit.cost(&q_star_x)
+                                        - log_reference_ratio(
+                                            local_x, &g_star_x, &local_y, &g_y, rho,
+                                        );
+                                    let a2 = s.phi - phi_y + full + a1_rev.min(0.0) - a1.min(0.0);
+                                    if u2.ln() < a2 {
+                                        accepted = Some((phi_y, q_y, qs_y.clone()));
+                                        local_proposal = Some(local_y);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             (KernelKind::Da, Some(screen)) => {
                 s.screen_evaluations += 1;
                 match screen.observe(&proposal) {
@@ -361,14 +541,8 @@ fn run_chain(
                     Ok(qs_y) => {
                         let misfit = &target.exact.misfit;
                         // Φ*_x(y) with q*_x(y) = q_s(y) + q(x) − q_s(x)
-                        let corrected = |qs: &[f64], q_c: &[f64], qs_c: &[f64]| -> f64 {
-                            let z: Vec<f64> = qs
-                                .iter()
-                                .zip(q_c)
-                                .zip(qs_c)
-                                .map(|((a, b), c)| a + b - c)
-                                .collect();
-                            misfit.cost(&z)
+                        let corrected = |qs: &[f64], q_c: &[f64], qs_c: &[f64]| {
+                            misfit.cost(&corrected(qs, q_c, qs_c))
                         };
                         let a1 = (s.phi + ref_m) - (corrected(&qs_y, &s.q, &s.q_screen) + ref_p);
                         if u1.ln() < a1 {
@@ -442,6 +616,9 @@ fn run_chain(
             s.q_screen = q_screen;
             ref_m = ref_p;
             coef_m = coef_p;
+            if local_proposal.is_some() {
+                local = local_proposal;
+            }
         }
         s.steps += 1;
         if s.steps > settings.burn_in {

@@ -5,6 +5,7 @@ pub mod diagnostics;
 pub mod laplace;
 pub mod lbfgs;
 pub mod mcmc;
+pub mod mmala;
 pub mod newton_cg;
 pub mod posterior;
 

@@ -87,6 +87,12 @@ impl<'a> Posterior<'a> {
         Ok((lin.output().to_vec(), self.misfit.cost(lin.output()), g))
     }
 
+    /// The map linearized at m (one map evaluation).
+    pub fn linearize_map(&self, m: &[f64]) -> Result<Box<dyn Linearization + 'a>> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.map.linearize(m)
+    }
+
     /// Φ(m) (one map evaluation).
     pub fn misfit_cost(&self, m: &[f64]) -> Result<f64> {
         Ok(self.misfit.cost(&self.observe(m)?))

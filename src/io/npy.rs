@@ -26,6 +26,31 @@ pub fn read_vector(path: impl AsRef<Path>, expected_len: usize, field: &str) -> 
     Ok(values)
 }
 
+/// Reads a 2-D float64 array with `rows` rows and finite entries; `field` names the argument
+/// in error messages.
+pub fn read_matrix(path: impl AsRef<Path>, rows: usize, field: &str) -> Result<Array2<f64>> {
+    let path = path.as_ref();
+    let expected = format!("a 2-D float64 .npy array with {rows} rows");
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let array = Array2::<f64>::read_npy(std::io::BufReader::new(file)).map_err(|e| {
+        Error::invalid(
+            path.display().to_string(),
+            field,
+            &expected,
+            format!("a file that does not match ({e})"),
+        )
+    })?;
+    if array.nrows() != rows || array.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            field,
+            expected,
+            format!("{:?} (or non-finite entries)", array.dim()),
+        ));
+    }
+    Ok(array)
+}
+
 /// Writes a 1-D float64 array atomically.
 pub fn write_vector(path: impl AsRef<Path>, values: &[f64]) -> Result<()> {
     let array = Array1::from(values.to_vec());

@@ -246,6 +246,10 @@ impl DifferentiableMap for DipNet {
         Ok((&rc.output_shift + &rc.output_basis.dot(&psi)).to_vec())
     }
 
+    fn input_encoder(&self) -> Option<&Array2<f64>> {
+        Some(&self.coordinates.encoder)
+    }
+
     fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
         crate::error::check_finite_vector(m, self.input_dim(), "surrogate input", "m")?;
         let (output, reduced_jacobian) = self.evaluate_reduced(&self.encode(m));
@@ -274,5 +278,8 @@ impl Linearization for DipNetLinearization<'_> {
     }
     fn jacobian(&self) -> Array2<f64> {
         self.reduced_jacobian.dot(&self.net.coordinates.encoder.t())
+    }
+    fn reduced_jacobian(&self) -> Option<&Array2<f64>> {
+        Some(&self.reduced_jacobian)
     }
 }
