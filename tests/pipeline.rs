@@ -272,6 +272,69 @@ fn train_eval_infer_and_compare_end_to_end() {
     let map_diff = cmp["map_relative_difference"].as_f64().unwrap();
     assert!(map_diff.is_finite());
     assert!(tmp.path().join("cmp/compare.md").exists());
+    // the geometric kernels: PDE mMALA against DINO delayed-acceptance mMALA, in the
+    // surrogate's (R-orthonormal, active-subspace) input basis
+    ok(&[
+        "compare",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("s_h1"),
+        "--pde-kernel",
+        "mmala",
+        "--dino-kernel",
+        "da-mmala",
+        "--subspace",
+        &d("s_h1"),
+        "--samples",
+        "100",
+        "--burn-in",
+        "10",
+        "--rank",
+        "10",
+        "--out",
+        &d("cmp_mmala"),
+    ]);
+    let cmp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("cmp_mmala/compare.json")).unwrap())
+            .unwrap();
+    assert_eq!(cmp["pde"]["kernel"], "mmala");
+    assert_eq!(cmp["dino"]["kernel"], "da-mmala");
+    assert!(cmp["dino"]["pde_solves"].as_u64().unwrap() > 0);
+    fails(
+        &[
+            "compare",
+            "--problem",
+            &problem,
+            "--surrogate",
+            &d("s_h1"),
+            "--dino-kernel",
+            "gpcn",
+            "--out",
+            &d("x"),
+        ],
+        &["--dino-kernel"],
+    );
+    // a subspace that is not R-orthonormal is refused, naming the file
+    std::fs::create_dir_all(d("not_r_orthonormal")).unwrap();
+    let mut bad = ndarray_npy::read_npy::<_, ndarray::Array2<f64>>(d("s_h1/decoder.npy")).unwrap();
+    bad *= 2.0;
+    ndarray_npy::write_npy(d("not_r_orthonormal/decoder.npy"), &bad).unwrap();
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--pde",
+            "--kernel",
+            "mmala",
+            "--subspace",
+            &d("not_r_orthonormal"),
+            "--out",
+            &d("x"),
+        ],
+        &["decoder.npy", "R-orthonormal"],
+    );
 
     // bad input: exit 2 with the field named
     fails(

@@ -24,17 +24,23 @@ pub struct EigenPairs {
 
 /// Eigen-decomposition of a small symmetric matrix, eigenvalues decreasing.
 pub fn symmetric_eigen(t: &Array2<f64>) -> (Array1<f64>, Array2<f64>) {
+    try_symmetric_eigen(t).expect("symmetric eigensolver converges")
+}
+
+/// Eigen-decomposition of a small symmetric matrix, eigenvalues decreasing; `None` when the
+/// matrix is not finite or the eigensolver does not converge.
+pub fn try_symmetric_eigen(t: &Array2<f64>) -> Option<(Array1<f64>, Array2<f64>)> {
+    if t.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
     let n = t.nrows();
     let m = faer::Mat::from_fn(n, n, |i, j| 0.5 * (t[[i, j]] + t[[j, i]]));
-    let eig = m
-        .as_ref()
-        .self_adjoint_eigen(Side::Lower)
-        .expect("symmetric eigensolver converges");
+    let eig = m.as_ref().self_adjoint_eigen(Side::Lower).ok()?;
     let (s, u) = (eig.S().column_vector(), eig.U());
     // faer sorts increasing: reverse
     let values = Array1::from_shape_fn(n, |i| s[n - 1 - i]);
     let vectors = Array2::from_shape_fn((n, n), |(i, j)| u[(i, n - 1 - j)]);
-    (values, vectors)
+    Some((values, vectors))
 }
 
 /// A B-orthonormal basis of the range of Y (columns of tiny weight dropped), given B Y.

@@ -29,8 +29,8 @@
 use ndarray::{Array1, Array2, ArrayView1};
 
 use super::posterior::Posterior;
-use crate::bases::eigensolver::symmetric_eigen;
-use crate::error::Result;
+use crate::bases::eigensolver::try_symmetric_eigen;
+use crate::error::{Error, Result};
 use crate::map::Linearization;
 use crate::prior::BiLaplacianPrior;
 
@@ -90,7 +90,15 @@ impl LocalGeometry {
         let lin = post.linearize_map(x)?;
         let jv = jacobian.apply(lin.as_ref(), subspace);
         let weighted_jacobian_t = jv.t().to_owned() / post.misfit.noise_variance();
-        let (eigenvalues, eigenvectors) = symmetric_eigen(&weighted_jacobian_t.dot(&jv));
+        let (eigenvalues, eigenvectors) = try_symmetric_eigen(&weighted_jacobian_t.dot(&jv))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "mMALA",
+                    "local Gauss–Newton Hessian",
+                    "a finite matrix",
+                    "non-finite entries (the map's Jacobian is not finite here)",
+                )
+            })?;
         Ok(LocalGeometry {
             q: lin.output().to_vec(),
             c,
