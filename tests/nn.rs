@@ -358,3 +358,66 @@ fn training_is_deterministic_given_the_seed() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn interrupted_training_resumes_to_the_uninterrupted_result() {
+    use dino::nn::train::train_network;
+    let device = Device::flex().autodiff();
+    let data = analytic_samples(24, 4);
+    let (train_set, validation) = data.split(0.75, 1);
+    let validation = validation.expect("a validation set");
+    let tmp = tempfile::tempdir().unwrap();
+    let settings_in = |dir: &str| {
+        let mut s = TrainSettings::adam(8, 4, 3e-3, 2);
+        s.final_learning_rate = 3e-4;
+        s.resume_dir = Some(tmp.path().join(dir));
+        s
+    };
+    let run = |settings: &TrainSettings, fail_from: Option<usize>| {
+        train_network(
+            Mlp::new(SHAPE, 5, &device),
+            &train_set,
+            Some(&validation),
+            Loss::H1,
+            settings,
+            &device,
+            &mut |_, record| match fail_from {
+                Some(e) if record.epoch >= e => Err(dino::error::Error::numerical(
+                    "test",
+                    "simulated interruption",
+                )),
+                _ => Ok(()),
+            },
+        )
+    };
+    let whole = run(&settings_in("a"), None).unwrap();
+    assert!(
+        !tmp.path().join("a").exists(),
+        "the state is removed once training ends"
+    );
+    // interrupted at the first improvement from epoch 3 on, after its state was written
+    let settings = settings_in("b");
+    assert!(run(&settings, Some(3)).is_err());
+    assert!(tmp.path().join("b/state.json").exists());
+    let resumed = run(&settings, None).unwrap();
+    assert_eq!(resumed.history.len(), whole.history.len());
+    assert!(resumed.resumed_seconds > 0.0);
+    for (a, b) in resumed.history.iter().zip(&whole.history) {
+        assert_eq!(
+            (a.train_loss, a.validation_loss),
+            (b.train_loss, b.validation_loss),
+            "epoch {}",
+            a.epoch
+        );
+    }
+    assert_eq!(resumed.best_epoch, whole.best_epoch);
+    assert_eq!(resumed.mlp.weights(), whole.mlp.weights());
+    // another run's state is not resumed: other settings start afresh
+    let mut other = settings_in("b");
+    other.seed = 3;
+    assert!(run(&other, Some(2)).is_err());
+    let mut again = settings_in("b");
+    again.seed = 4;
+    let fresh = run(&again, None).unwrap();
+    assert_eq!(fresh.resumed_seconds, 0.0);
+}

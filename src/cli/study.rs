@@ -158,6 +158,7 @@ pub fn run(args: StudyArgs) -> Result<()> {
                     patience: Some(epochs / 2 + 1),
                     seed: args.seed,
                     progress: false,
+                    resume_dir: None,
                 };
                 let shape = MlpShape {
                     input: r_m,

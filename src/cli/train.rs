@@ -444,6 +444,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         stop: outcome.stop.clone(),
         // cumulative over `--init` stages: the offline cost of the final model
         wall_s: started.elapsed().as_secs_f64()
+            + outcome.resumed_seconds
             + init
                 .as_ref()
                 .and_then(|s| s.record.training.as_ref())
@@ -488,6 +489,7 @@ fn train_settings(args: &TrainArgs) -> Result<TrainSettings> {
         patience: Some(args.patience),
         seed: args.seed,
         progress: true,
+        resume_dir: Some(args.out.join("resume")),
     };
     positive("--lr-final", settings.final_learning_rate)?;
     Ok(settings)
@@ -771,7 +773,7 @@ fn train_control(
         epochs_run: outcome.history.len(),
         best_epoch: outcome.best_epoch,
         stop: outcome.stop.clone(),
-        wall_s: started.elapsed().as_secs_f64(),
+        wall_s: started.elapsed().as_secs_f64() + outcome.resumed_seconds,
         data_wall_s: data.manifest.forward_s + data.manifest.jacobian_s,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     });

@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod loss;
 pub mod mlp;
 pub mod model_file;
+pub mod resume;
 pub mod train;
 
 pub use control::{control_samples, ControlSurrogate};

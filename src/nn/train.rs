@@ -8,6 +8,8 @@
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
+
+use super::resume;
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::{index::sample as sample_indices, SliceRandom};
@@ -343,6 +345,10 @@ pub struct TrainSettings {
     /// Show a progress bar on stderr.
     #[serde(skip)]
     pub progress: bool,
+    /// Folder of the mid-run state: written after every epoch, resumed from when it belongs to
+    /// the same run, removed when training ends (see [`super::resume`]).
+    #[serde(skip)]
+    pub resume_dir: Option<std::path::PathBuf>,
 }
 
 impl TrainSettings {
@@ -356,6 +362,7 @@ impl TrainSettings {
             patience: None,
             seed,
             progress: false,
+            resume_dir: None,
         }
     }
 
@@ -403,6 +410,8 @@ pub struct TrainOutcome {
     pub history: Vec<EpochRecord>,
     pub best_epoch: Option<usize>,
     pub stop: StopReason,
+    /// Seconds of the epochs run before an interruption this run resumed from (0 when fresh).
+    pub resumed_seconds: f64,
 }
 
 /// Mean loss terms over `samples` in batches (no weight update). The MS term is evaluated as
@@ -461,6 +470,34 @@ pub fn train_network(
     let mut history: Vec<EpochRecord> = Vec::with_capacity(settings.epochs);
     let mut order: Vec<usize> = (0..train.count).collect();
     let mut best: Option<(f64, usize, Mlp)> = None;
+    let mut first_epoch = 0;
+    let mut writer = None;
+    if let Some(dir) = &settings.resume_dir {
+        let fingerprint = resume::fingerprint(&mlp, train, validation, loss, settings);
+        let template = || mlp.clone();
+        let resumed = resume::load(dir, &fingerprint, template)?;
+        let resumed_best = resumed.as_ref().and_then(|r| r.best.as_ref().map(|b| b.1));
+        if let Some(point) = resumed {
+            eprintln!(
+                "resuming training at epoch {} of {} from {}",
+                point.next_epoch,
+                settings.epochs,
+                dir.display()
+            );
+            mlp = point.mlp;
+            optimizer = point.optimizer;
+            first_epoch = point.next_epoch;
+            history = point.history;
+            best = point.best;
+            // the model folder's checkpoint is the best network so far
+            if let Some((_, epoch, m)) = &best {
+                if let Some(record) = history.iter().find(|r| r.epoch == *epoch) {
+                    on_best(m, record)?;
+                }
+            }
+        }
+        writer = Some(resume::ResumeWriter::new(dir, fingerprint, resumed_best)?);
+    }
     let bar = if settings.progress {
         let bar = ProgressBar::new(settings.epochs as u64);
         bar.set_style(
@@ -474,7 +511,13 @@ pub fn train_network(
         ProgressBar::hidden()
     };
     let mut stop = StopReason::Completed;
-    for epoch in 0..settings.epochs {
+    bar.set_position(first_epoch as u64);
+    // each epoch shuffles the previous epoch's order: replay the shuffles of the epochs done
+    for epoch in 0..first_epoch {
+        order.shuffle(&mut stream(settings.seed, Purpose::Shuffle, epoch as u64));
+    }
+    let resumed_seconds = history.iter().map(|r| r.seconds).sum();
+    for epoch in first_epoch..settings.epochs {
         let started = Instant::now();
         let lr = settings.learning_rate_at(epoch);
         order.shuffle(&mut stream(settings.seed, Purpose::Shuffle, epoch as u64));
@@ -561,11 +604,22 @@ pub fn train_network(
                 .map_or("-".into(), |v| format!("{v:.2e}")),
         ));
         bar.inc(1);
-        if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
+        let improved = best.as_ref().is_none_or(|(s, _, _)| score < *s);
+        if improved {
             on_best(&mlp, &record)?;
             best = Some((score, epoch, mlp.clone()));
         }
         history.push(record);
+        if let Some(w) = writer.as_mut() {
+            w.save(
+                epoch,
+                &mlp,
+                &optimizer,
+                &history,
+                best.as_ref().map(|b| (b.0, b.1)),
+                improved.then_some(&mlp),
+            )?;
+        }
         if let (Some(patience), Some((_, best_epoch, _))) = (settings.patience, &best) {
             if validation.is_some() && epoch >= best_epoch + patience {
                 stop = StopReason::EarlyStopping;
@@ -574,6 +628,9 @@ pub fn train_network(
         }
     }
     bar.finish_and_clear();
+    if let Some(w) = writer {
+        w.finish();
+    }
     let (mlp, best_epoch) = match (best, &stop) {
         (Some((_, e, m)), _) => (m, Some(e)),
         (None, _) => (mlp, None),
@@ -583,6 +640,7 @@ pub fn train_network(
         history,
         best_epoch,
         stop,
+        resumed_seconds,
     })
 }
 
