@@ -517,6 +517,41 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(d("mr/model.json")).unwrap()).unwrap();
     assert_eq!(model["architecture"]["kind"], "mr-dino");
     assert_eq!(model["problem"]["control_dim"], 49);
+    // continuing from it (--init): same coordinates, cumulative training time
+    let more = |init: &str, width: &str, out: &str| {
+        vec![
+            "train".to_string(),
+            "--problem".into(),
+            problem.clone(),
+            "--control-data".into(),
+            d("cdata"),
+            "--basis".into(),
+            d("kle"),
+            "--width".into(),
+            width.into(),
+            "--depth".into(),
+            "2".into(),
+            "--epochs".into(),
+            "2".into(),
+            "--init".into(),
+            d(init),
+            "--out".into(),
+            d(out),
+        ]
+    };
+    let args = more("mr", "16", "mr2");
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let model2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("mr2/model.json")).unwrap()).unwrap();
+    assert!(
+        model2["training"]["wall_s"].as_f64().unwrap()
+            > model["training"]["wall_s"].as_f64().unwrap()
+    );
+    let args = more("mr", "12", "mr3");
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["architecture"],
+    );
     assert!(model["test_metrics"]["reduced_h1_accuracy"].is_number());
     ok(&[
         "eval",

@@ -78,7 +78,7 @@ pub struct TrainArgs {
     data: Vec<PathBuf>,
     /// Train a control surrogate (MR-DINO: input (m, z), output the state) on a folder from
     /// `dino generate --control`; the H1 loss then uses the control Jacobian ∂u/∂z.
-    #[arg(long, conflicts_with_all = ["data", "init"])]
+    #[arg(long, conflicts_with = "data")]
     control_data: Option<PathBuf>,
     /// Input basis folder from `dino bases` (active subspace by default, or KLE).
     #[arg(long)]
@@ -400,19 +400,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         TrainedFor::new(&problem, data.m.ncols(), d_q)?,
     );
     let mlp = match (&init, &args.init) {
-        (Some(s), Some(dir)) => {
-            if s.record.architecture.mlp != shape {
-                return Err(Error::invalid(
-                    dir.join("model.json").display().to_string(),
-                    "architecture.mlp",
-                    format!("{shape:?} (--width / --depth / ranks of this run)"),
-                    format!("{:?}", s.record.architecture.mlp),
-                ));
-            }
-            let path = dir.join("weights.safetensors");
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            crate::nn::model_file::load_weights(shape, bytes, &path, &device)?
-        }
+        (Some(s), Some(dir)) => initial_weights(s, dir, "dipnet", shape, &device)?,
         _ => Mlp::new(shape, args.seed, &device),
     };
     Surrogate::save(&mlp, &record, &coords, &args.out)?;
@@ -493,6 +481,37 @@ fn train_settings(args: &TrainArgs) -> Result<TrainSettings> {
     };
     positive("--lr-final", settings.final_learning_rate)?;
     Ok(settings)
+}
+
+/// The weights of an `--init` model, which must be of `kind` with the MLP `shape` of this run.
+fn initial_weights(
+    init: &Surrogate,
+    dir: &Path,
+    kind: &str,
+    shape: MlpShape,
+    device: &burn::tensor::Device,
+) -> Result<Mlp> {
+    let arch = &init.record.architecture;
+    let file = dir.join("model.json").display().to_string();
+    if arch.kind != kind {
+        return Err(Error::invalid(
+            file,
+            "architecture.kind",
+            format!("a {kind} (the kind of network this run trains)"),
+            &arch.kind,
+        ));
+    }
+    if arch.mlp != shape {
+        return Err(Error::invalid(
+            file,
+            "architecture.mlp",
+            format!("{shape:?} (--width / --depth / ranks of this run)"),
+            format!("{:?}", arch.mlp),
+        ));
+    }
+    let path = dir.join("weights.safetensors");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    crate::nn::model_file::load_weights(shape, bytes, &path, device)
 }
 
 /// Trains with the best network checkpointed into `out` and writes the training log and curve.
@@ -745,7 +764,33 @@ fn train_control(
         },
         TrainedFor::control(problem)?,
     );
-    let mlp = Mlp::new(shape, args.seed, &device);
+    let (mlp, init_wall_s) = match &args.init {
+        Some(init_dir) => {
+            let init = Surrogate::load(init_dir)?;
+            init.check_problem(problem, init_dir)?;
+            // its weights mean the same thing only in the same coordinates (same data and basis)
+            let (a, b) = (&init.net.coordinates, &coords);
+            let same = a.encoder == b.encoder
+                && a.output_basis == b.output_basis
+                && a.input_mean == b.input_mean
+                && a.input_std == b.input_std
+                && a.output_std == b.output_std;
+            if !same {
+                return Err(Error::invalid(
+                    init_dir.join("model.json").display().to_string(),
+                    "coordinates",
+                    "an MR-DINO trained on the same --control-data and --basis",
+                    "a model with other reduced coordinates",
+                ));
+            }
+            let wall = init.record.training.as_ref().map_or(0.0, |t| t.wall_s);
+            (
+                initial_weights(&init, init_dir, "mr-dino", shape, &device)?,
+                wall,
+            )
+        }
+        None => (Mlp::new(shape, args.seed, &device), 0.0),
+    };
     Surrogate::save(&mlp, &record, &coords, &args.out)?;
     eprintln!(
         "training MR-DINO ({r_m} + {n_z} inputs, {} × {} softplus, {r_u} POD outputs) with the {} loss on {} samples ({} for validation)",
@@ -773,7 +818,8 @@ fn train_control(
         epochs_run: outcome.history.len(),
         best_epoch: outcome.best_epoch,
         stop: outcome.stop.clone(),
-        wall_s: started.elapsed().as_secs_f64() + outcome.resumed_seconds,
+        // cumulative over `--init` stages
+        wall_s: started.elapsed().as_secs_f64() + outcome.resumed_seconds + init_wall_s,
         data_wall_s: data.manifest.forward_s + data.manifest.jacobian_s,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     });
