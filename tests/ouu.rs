@@ -440,3 +440,27 @@ amplitude = 0.5
     // the problem's hash differs from the plain Poisson problem's, whose stays as it was
     assert_ne!(problem.hash(), poisson(12).hash());
 }
+
+#[test]
+fn interrupted_control_data_generation_resumes_to_the_same_arrays() {
+    use dino::data::control::generate_control_in_chunks;
+    let tmp = tempfile::tempdir().unwrap();
+    let problem = ouu_problem(8);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let whole = generate_control_in_chunks(&problem, 18, 0, 6, &a, false, 4, None).unwrap();
+    assert!(!a.join("partial").exists(), "chunks removed at the end");
+    // interrupted in the forward phase after 2 chunks, then in the Jacobian phase
+    assert!(generate_control_in_chunks(&problem, 18, 0, 6, &b, false, 4, Some(2)).is_err());
+    assert!(b.join("partial/forward-4.npy").exists());
+    assert!(!b.join("phase1.json").exists());
+    assert!(generate_control_in_chunks(&problem, 18, 0, 6, &b, false, 4, Some(4)).is_err());
+    assert!(b.join("phase1.json").exists());
+    assert!(b.join("partial/jacobian-0.npy").exists());
+    assert!(!b.join("partial/forward-0.npy").exists());
+    let resumed = generate_control_in_chunks(&problem, 18, 0, 6, &b, false, 4, None).unwrap();
+    assert_eq!(resumed.m, whole.m);
+    assert_eq!(resumed.z, whole.z);
+    assert_eq!(resumed.u, whole.u);
+    assert_eq!(resumed.control_jacobian, whole.control_jacobian);
+    assert!(!b.join("partial").exists());
+}

@@ -8,6 +8,10 @@
 //! 2. Jacobians (Newton warm-started at the stored state: one factorization, one n_z-column
 //!    solve per sample) → `control_jacobian.npy` (N × r_U × n_z, float32); then `manifest.json`.
 //!
+//! Inside a phase the samples are solved in chunks of [`CHUNK`] (in parallel within a chunk), each
+//! chunk's rows written atomically to `partial/`: an interrupted run resumes at its first unfinished
+//! chunk. `partial/settings.json` ties the chunks to the settings; `partial/` is removed at the end.
+//!
 //! Sample i depends on (seed, i) only.
 
 use std::path::{Path, PathBuf};
@@ -154,6 +158,26 @@ pub fn generate_control(
     out: &Path,
     progress: bool,
 ) -> Result<ControlDataset> {
+    generate_control_in_chunks(problem, samples, seed, pod_rank, out, progress, CHUNK, None)
+}
+
+/// Samples per resumable chunk.
+pub const CHUNK: usize = 256;
+
+/// [`generate_control`] with a chunk size, stopping with an error after `stop_after` newly
+/// computed chunks (to test resuming).
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn generate_control_in_chunks(
+    problem: &Problem,
+    samples: usize,
+    seed: u64,
+    pod_rank: usize,
+    out: &Path,
+    progress: bool,
+    chunk: usize,
+    stop_after: Option<usize>,
+) -> Result<ControlDataset> {
     let model = problem.control_problem()?;
     let prior = problem.prior()?;
     let (d_m, n_z, d_u) = (
@@ -205,6 +229,7 @@ pub fn generate_control(
         ));
     }
     let [lower, upper] = model.bounds();
+    let partial = Partial::open(out, &manifest, chunk, stop_after)?;
     // phase1.json: the manifest as of the end of the forward phase
     let phase1 = out.join("phase1.json");
     let forward_done = std::fs::read_to_string(&phase1)
@@ -223,23 +248,22 @@ pub fn generate_control(
     } else {
         let t0 = Instant::now();
         let b = bar(samples, "forward solves", progress);
-        let rows: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..samples)
-            .into_par_iter()
-            .map(|i| {
-                let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
-                let mut rng = stream(seed, Purpose::ControlSample, i as u64);
-                let z = control_sample(&mut rng, n_z, [lower, upper]);
-                let state = model.solve(&z, &m, None).map_err(|e| {
-                    Error::numerical(format!("control data sample {i}"), e.to_string())
-                })?;
-                b.inc(1);
-                Ok((m, z, state.output().to_vec()))
-            })
-            .collect::<Result<_>>()?;
+        let inputs = |i: usize| {
+            let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
+            let mut rng = stream(seed, Purpose::ControlSample, i as u64);
+            (m, control_sample(&mut rng, n_z, [lower, upper]))
+        };
+        let u = partial.rows("forward", samples, d_u, &b, |i| {
+            let (m, z) = inputs(i);
+            let state = model
+                .solve(&z, &m, None)
+                .map_err(|e| Error::numerical(format!("control data sample {i}"), e.to_string()))?;
+            Ok(state.output().to_vec())
+        })?;
         b.finish_and_clear();
+        let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..samples).into_par_iter().map(inputs).collect();
         let m = Array2::from_shape_fn((samples, d_m), |(i, j)| rows[i].0[j]);
         let z = Array2::from_shape_fn((samples, n_z), |(i, j)| rows[i].1[j]);
-        let u = Array2::from_shape_fn((samples, d_u), |(i, j)| rows[i].2[j]);
         let (pod_basis, pod_eigenvalues) = pod_of_rows(&u, pod_rank)?;
         write_npy(&out.join("m.npy"), &m)?;
         write_npy(&out.join("z.npy"), &z)?;
@@ -249,37 +273,37 @@ pub fn generate_control(
         manifest.forward_s = t0.elapsed().as_secs_f64();
         let text = serde_json::to_string_pretty(&manifest).expect("serializable");
         write_atomic(&phase1, |w| w.write_all(text.as_bytes()))?;
+        partial.remove("forward");
         (m, z, u, pod_basis)
     };
     let t1 = Instant::now();
     let b = bar(samples, "control Jacobians", progress);
     let dofs = model.model().dofs();
-    let blocks: Vec<Array2<f64>> = (0..samples)
-        .into_par_iter()
-        .map(|i| {
-            let initial = dofs.gather(u.row(i).as_slice().expect("contiguous rows"));
-            let state = model
-                .solve(
-                    z.row(i).as_slice().expect("contiguous"),
-                    m.row(i).as_slice().expect("contiguous"),
-                    Some(&initial),
-                )
-                .map_err(|e| Error::numerical(format!("control data sample {i}"), e.to_string()))?;
-            b.inc(1);
-            Ok(pod_basis.t().dot(&state.jacobian()))
-        })
-        .collect::<Result<_>>()?;
+    let blocks = partial.rows("jacobian", samples, pod_rank * n_z, &b, |i| {
+        let initial = dofs.gather(u.row(i).as_slice().expect("contiguous rows"));
+        let state = model
+            .solve(
+                z.row(i).as_slice().expect("contiguous"),
+                m.row(i).as_slice().expect("contiguous"),
+                Some(&initial),
+            )
+            .map_err(|e| Error::numerical(format!("control data sample {i}"), e.to_string()))?;
+        Ok(pod_basis
+            .t()
+            .dot(&state.jacobian())
+            .into_raw_vec_and_offset()
+            .0)
+    })?;
     b.finish_and_clear();
-    let mut control_jacobian = Array3::<f32>::zeros((samples, pod_rank, n_z));
-    for (i, block) in blocks.iter().enumerate() {
-        control_jacobian
-            .index_axis_mut(Axis(0), i)
-            .assign(&block.mapv(|v| v as f32));
-    }
+    let control_jacobian = blocks
+        .mapv(|v| v as f32)
+        .into_shape_with_order((samples, pod_rank, n_z))
+        .expect("N × (r_U n_z) rows");
     write_npy(&out.join("control_jacobian.npy"), &control_jacobian)?;
     manifest.jacobian_s = t1.elapsed().as_secs_f64();
     let text = serde_json::to_string_pretty(&manifest).expect("serializable");
     write_atomic(&manifest_path, |w| w.write_all(text.as_bytes()))?;
+    partial.finish();
     Ok(ControlDataset {
         manifest,
         m,
@@ -288,6 +312,113 @@ pub fn generate_control(
         pod_basis,
         control_jacobian,
     })
+}
+
+/// The resumable chunks of an unfinished data set (`out/partial/`).
+struct Partial {
+    dir: PathBuf,
+    chunk: usize,
+    /// Stop with an error after this many newly computed chunks (tests).
+    stop_after: Option<usize>,
+    computed: std::sync::atomic::AtomicUsize,
+}
+
+impl Partial {
+    /// Opens `out/partial/`, clearing chunks made with other settings.
+    fn open(
+        out: &Path,
+        manifest: &ControlManifest,
+        chunk: usize,
+        stop_after: Option<usize>,
+    ) -> Result<Self> {
+        let dir = out.join("partial");
+        let settings = dir.join("settings.json");
+        let same = std::fs::read_to_string(&settings)
+            .ok()
+            .and_then(|t| serde_json::from_str::<ControlManifest>(&t).ok())
+            .is_some_and(|m| m.same_settings(manifest));
+        if !same {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let text = serde_json::to_string_pretty(manifest).expect("serializable");
+            write_atomic(&settings, |w| w.write_all(text.as_bytes()))?;
+        }
+        Ok(Partial {
+            dir,
+            chunk: chunk.max(1),
+            stop_after,
+            computed: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    fn path(&self, stem: &str, start: usize) -> PathBuf {
+        self.dir.join(format!("{stem}-{start}.npy"))
+    }
+
+    /// The rows f(0), …, f(n − 1) (each of `width` values), chunk by chunk: a chunk already on
+    /// disk (from an interrupted run) is read, any other is computed in parallel and written.
+    fn rows(
+        &self,
+        stem: &str,
+        n: usize,
+        width: usize,
+        bar: &ProgressBar,
+        f: impl Fn(usize) -> Result<Vec<f64>> + Sync,
+    ) -> Result<Array2<f64>> {
+        let mut all = Array2::<f64>::zeros((n, width));
+        for start in (0..n).step_by(self.chunk) {
+            let end = (start + self.chunk).min(n);
+            let path = self.path(stem, start);
+            let stored = ndarray_npy::read_npy::<_, Array2<f64>>(&path)
+                .ok()
+                .filter(|a| a.dim() == (end - start, width));
+            let block = match stored {
+                Some(block) => {
+                    bar.inc(block.nrows() as u64);
+                    block
+                }
+                None => {
+                    if self.stop_after.is_some_and(|k| {
+                        self.computed.load(std::sync::atomic::Ordering::Relaxed) >= k
+                    }) {
+                        return Err(Error::numerical("control data", "interrupted (test)"));
+                    }
+                    let rows: Vec<Vec<f64>> = (start..end)
+                        .into_par_iter()
+                        .map(|i| {
+                            let row = f(i)?;
+                            bar.inc(1);
+                            Ok(row)
+                        })
+                        .collect::<Result<_>>()?;
+                    let block = Array2::from_shape_fn((end - start, width), |(i, j)| rows[i][j]);
+                    write_npy(&path, &block)?;
+                    self.computed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    block
+                }
+            };
+            all.slice_mut(ndarray::s![start..end, ..]).assign(&block);
+        }
+        Ok(all)
+    }
+
+    /// Removes the chunks of a finished phase.
+    fn remove(&self, stem: &str) {
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with(&format!("{stem}-")) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// Removes the folder once the data set is complete.
+    fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Loads a control data folder, checking every array's shape against the manifest.
