@@ -320,9 +320,16 @@ fn run_inference(
     }
     let (mut mean, mut variance) = (vec![], vec![]);
     if method == Method::Mcmc {
+        if opts.subspace.is_some() && !kernel.is_mmala() {
+            eprintln!(
+                "[{label}] note: --subspace is used by the mmala and da-mmala kernels only; ignored for {}",
+                kernel_name(kernel)
+            );
+        }
         let subspace = opts
             .subspace
             .as_ref()
+            .filter(|_| kernel.is_mmala())
             .map(|dir| load_subspace(dir, &prior))
             .transpose()?;
         let lap = laplace.as_ref().expect("computed for mcmc");
@@ -655,7 +662,7 @@ fn kernel_name(k: KernelKind) -> &'static str {
         KernelKind::Mala => "∞-MALA",
         KernelKind::Gpcn => "gpCN",
         KernelKind::Da => "delayed acceptance (surrogate gpCN + PDE correction)",
-        KernelKind::Mmala => "mMALA (local Gauss–Newton geometry in the Laplace subspace)",
+        KernelKind::Mmala => "mMALA (local Gauss–Newton geometry in a fixed subspace)",
         KernelKind::DaMmala => "delayed acceptance (surrogate mMALA + PDE correction)",
     }
 }

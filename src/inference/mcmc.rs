@@ -195,7 +195,7 @@ pub fn run_chains(
     let mmala = jacobians.as_ref().map(|(exact, screen)| MmalaParts {
         subspace: &subspace,
         exact,
-        screen: screen.as_ref(),
+        screen: screen.as_ref().filter(|_| settings.kernel.is_delayed()),
     });
     use rayon::prelude::*;
     (0..settings.chains)
@@ -343,7 +343,7 @@ struct MmalaParts<'a> {
 
 impl MmalaParts<'_> {
     /// The geometry that drives the proposal at m: the screening surrogate's for delayed
-    /// acceptance, else the exact map's.
+    /// acceptance (`screen` is set only then), else the exact map's.
     fn geometry(&self, target: &Target<'_>, m: &[f64], c: Array1<f64>) -> Result<LocalGeometry> {
         match (target.screen, self.screen) {
             (Some(post), Some(jac)) => LocalGeometry::at(post, jac, self.subspace, m, c),
@@ -432,7 +432,7 @@ fn run_chain(
         Some(parts) => {
             let c = parts.subspace.coordinates(prior, &s.m);
             let g = parts.geometry(target, &s.m, c)?;
-            if target.screen.is_some() {
+            if parts.screen.is_some() {
                 s.screen_evaluations += 1;
             } else {
                 s.exact_evaluations += 1;
@@ -517,11 +517,11 @@ fn run_chain(
         let mut accepted = None;
         let mut local_proposal = None;
         match (settings.kernel, target.screen) {
-            (KernelKind::Mmala | KernelKind::DaMmala, screen) => {
+            (KernelKind::Mmala | KernelKind::DaMmala, _) => {
                 let parts = mmala.expect("mmala parts");
                 let local_x = local.as_ref().expect("set");
                 let c_y = c_proposal.take().expect("set");
-                if screen.is_some() {
+                if parts.screen.is_some() {
                     s.screen_evaluations += 1;
                 } else {
                     s.exact_evaluations += 1;
@@ -529,7 +529,7 @@ fn run_chain(
                 let misfit = &target.exact.misfit;
                 match parts.geometry(target, &proposal, c_y) {
                     Err(e) => fail(&mut s, e),
-                    Ok(local_y) if screen.is_none() => {
+                    Ok(local_y) if parts.screen.is_none() => {
                         let g_x = local_x.gradient(&s.q, data);
                         let phi_y = misfit.cost(&local_y.q);
                         let g_y = local_y.gradient(&local_y.q, data);

@@ -3,19 +3,20 @@
 //! bar and a per-epoch log; and the paper's accuracy metrics.
 //!
 //! Deterministic given the seed: the sample order of epoch e is drawn from the stream
-//! (seed, shuffle, e), the subsampled singular blocks from (seed, subsample, e).
+//! (seed, shuffle, e), the subsampled singular blocks from (seed, subsample, e). With
+//! `TrainSettings::resume_dir` the state after every epoch is kept, and an interrupted run
+//! continues bit-identically (see [`super::resume`]).
 
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
-
-use super::resume;
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::{index::sample as sample_indices, SliceRandom};
 
 use super::loss::{relative_frobenius, relative_l2, JacobianTerm, Loss};
 use super::mlp::{Directions, Mlp};
+use super::resume;
 use crate::error::{Error, Result};
 use crate::rng::{stream, Purpose};
 
