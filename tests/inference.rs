@@ -5,61 +5,26 @@
 mod common;
 
 use common::*;
-use dino::error::Result;
 use dino::inference::diagnostics::effective_sample_size;
 use dino::inference::laplace::prior_pointwise_variance;
 use dino::inference::mcmc::{moments, run_chains, Target};
 use dino::inference::{
     map_newton_cg, KernelKind, Laplace, McmcSettings, NewtonCgSettings, Posterior,
 };
-use dino::map::{DifferentiableMap, Linearization};
+use dino::map::DifferentiableMap;
 use dino::misfit::GaussianMisfit;
+use dino::models::ElementwiseQuadratic;
 use dino::taylor::TaylorTest;
 use ndarray::{Array1, Array2};
 
-/// q = B m for a fixed B (d_Q × d_M).
-struct LinearMap {
-    b: Array2<f64>,
-}
-
-struct LinearLin<'a> {
-    b: &'a Array2<f64>,
-    q: Vec<f64>,
-}
-
-impl DifferentiableMap for LinearMap {
-    fn input_dim(&self) -> usize {
-        self.b.ncols()
-    }
-    fn output_dim(&self) -> usize {
-        self.b.nrows()
-    }
-    fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
-        let q = self.b.dot(&Array1::from(m.to_vec())).to_vec();
-        Ok(Box::new(LinearLin { b: &self.b, q }))
-    }
-}
-
-impl Linearization for LinearLin<'_> {
-    fn output(&self) -> &[f64] {
-        &self.q
-    }
-    fn jvp(&self, v: &[f64]) -> Vec<f64> {
-        self.b.dot(&Array1::from(v.to_vec())).to_vec()
-    }
-    fn vjp(&self, w: &[f64]) -> Vec<f64> {
-        self.b.t().dot(&Array1::from(w.to_vec())).to_vec()
-    }
-}
-
 /// Point evaluations of m at `k` nodes of an 8 × 8 mesh, scaled by `scale`.
-fn linear_map(k: usize, scale: f64) -> LinearMap {
+fn linear_map(k: usize, scale: f64) -> ElementwiseQuadratic {
     let mut b = Array2::zeros((k, 81));
     for i in 0..k {
         b[[i, (i * 23 + 10) % 81]] = scale;
         b[[i, (i * 23 + 11) % 81]] = 0.5 * scale;
     }
-    LinearMap { b }
+    ElementwiseQuadratic { b, a: 0.0 }
 }
 
 /// Exact posterior mean and covariance of the linear–Gaussian problem.
@@ -85,7 +50,14 @@ fn exact_posterior(post: &Posterior<'_>, b: &Array2<f64>) -> (Vec<f64>, Array2<f
     (cov.dot(&rhs).to_vec(), cov)
 }
 
-fn setup(scale: f64, noise: f64) -> (dino::prior::BiLaplacianPrior, LinearMap, Vec<f64>) {
+fn setup(
+    scale: f64,
+    noise: f64,
+) -> (
+    dino::prior::BiLaplacianPrior,
+    ElementwiseQuadratic,
+    Vec<f64>,
+) {
     let problem = poisson(8);
     let prior = problem.prior().unwrap();
     let map = linear_map(6, scale);
@@ -102,7 +74,7 @@ fn setup(scale: f64, noise: f64) -> (dino::prior::BiLaplacianPrior, LinearMap, V
 /// The posterior of the linear map with noise standard deviation `noise`.
 fn linear_posterior<'a>(
     prior: &'a dino::prior::BiLaplacianPrior,
-    map: &'a LinearMap,
+    map: &'a ElementwiseQuadratic,
     data: Vec<f64>,
     noise: f64,
 ) -> Posterior<'a> {
@@ -323,50 +295,6 @@ fn delayed_acceptance_mmala_targets_the_exact_posterior() {
     check_kernel(KernelKind::DaMmala, 0.8, Some(1.15));
 }
 
-/// q_i = s_i + a s_i² with s = B m: a nonlinear map whose Gauss–Newton geometry varies with m.
-struct QuadraticMap {
-    linear: LinearMap,
-    a: f64,
-}
-
-struct QuadraticLin<'a> {
-    b: &'a Array2<f64>,
-    /// dq_i/ds_i = 1 + 2 a s_i
-    slope: Vec<f64>,
-    q: Vec<f64>,
-}
-
-impl DifferentiableMap for QuadraticMap {
-    fn input_dim(&self) -> usize {
-        self.linear.input_dim()
-    }
-    fn output_dim(&self) -> usize {
-        self.linear.output_dim()
-    }
-    fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
-        let s = self.linear.b.dot(&Array1::from(m.to_vec()));
-        Ok(Box::new(QuadraticLin {
-            b: &self.linear.b,
-            slope: s.iter().map(|s| 1.0 + 2.0 * self.a * s).collect(),
-            q: s.iter().map(|s| s + self.a * s * s).collect(),
-        }))
-    }
-}
-
-impl Linearization for QuadraticLin<'_> {
-    fn output(&self) -> &[f64] {
-        &self.q
-    }
-    fn jvp(&self, v: &[f64]) -> Vec<f64> {
-        let bv = self.b.dot(&Array1::from(v.to_vec()));
-        bv.iter().zip(&self.slope).map(|(a, b)| a * b).collect()
-    }
-    fn vjp(&self, w: &[f64]) -> Vec<f64> {
-        let sw: Vec<f64> = w.iter().zip(&self.slope).map(|(a, b)| a * b).collect();
-        self.b.t().dot(&Array1::from(sw)).to_vec()
-    }
-}
-
 /// Mean, variance and ESS of the QoI c_i over the chains of `kernel` on `post`.
 fn chain_moments(
     post: &Posterior<'_>,
@@ -424,7 +352,7 @@ fn mmala_with_position_dependent_geometry_agrees_with_gpcn_on_a_nonlinear_poster
     // the local Hessian changes along the chain, so the proposal's log-determinant and
     // reverse density matter (dropping either biases the variance)
     let (prior, linear, data) = setup(1.0, 0.2);
-    let map = QuadraticMap { linear, a: 0.3 };
+    let map = ElementwiseQuadratic { a: 0.3, ..linear };
     let post = Posterior::new(
         &map,
         &prior,
@@ -437,9 +365,9 @@ fn mmala_with_position_dependent_geometry_agrees_with_gpcn_on_a_nonlinear_poster
     // delayed acceptance screens with a map of two thirds of the curvature: nonlinear, so that
     // stage 1 rejects and stage 2's α₁(y, x)/α₁(x, y) matters
     let (_, screen_linear, _) = setup(1.0, 0.2);
-    let screen_map = QuadraticMap {
-        linear: screen_linear,
+    let screen_map = ElementwiseQuadratic {
         a: 0.2,
+        ..screen_linear
     };
     let screen = Posterior::new(&screen_map, &prior, post.misfit.clone()).unwrap();
     let reference = chain_moments(&post, None, &lap, KernelKind::Gpcn, 0.6, 40_000);

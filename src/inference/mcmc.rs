@@ -700,53 +700,11 @@ pub fn moments(chains: &[ChainState]) -> (Vec<f64>, Vec<f64>) {
 mod tests {
     use super::*;
     use crate::bases::eigensolver::{columnwise, symmetric_eigen};
-    use crate::map::{DifferentiableMap, Linearization};
+    use crate::map::DifferentiableMap;
     use crate::misfit::GaussianMisfit;
+    use crate::models::ElementwiseQuadratic;
     use crate::rng::{stream, Purpose};
     use ndarray::Array2;
-
-    /// q_i = s_i + a s_i² with s = B m.
-    struct Quadratic {
-        b: Array2<f64>,
-        a: f64,
-    }
-
-    struct QuadraticLin<'a> {
-        b: &'a Array2<f64>,
-        slope: Vec<f64>,
-        q: Vec<f64>,
-    }
-
-    impl DifferentiableMap for Quadratic {
-        fn input_dim(&self) -> usize {
-            self.b.ncols()
-        }
-        fn output_dim(&self) -> usize {
-            self.b.nrows()
-        }
-        fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
-            let s = self.b.dot(&Array1::from(m.to_vec()));
-            Ok(Box::new(QuadraticLin {
-                b: &self.b,
-                slope: s.iter().map(|s| 1.0 + 2.0 * self.a * s).collect(),
-                q: s.iter().map(|s| s + self.a * s * s).collect(),
-            }))
-        }
-    }
-
-    impl Linearization for QuadraticLin<'_> {
-        fn output(&self) -> &[f64] {
-            &self.q
-        }
-        fn jvp(&self, v: &[f64]) -> Vec<f64> {
-            let bv = self.b.dot(&Array1::from(v.to_vec()));
-            bv.iter().zip(&self.slope).map(|(a, b)| a * b).collect()
-        }
-        fn vjp(&self, w: &[f64]) -> Vec<f64> {
-            let sw: Vec<f64> = w.iter().zip(&self.slope).map(|(a, b)| a * b).collect();
-            self.b.t().dot(&Array1::from(sw)).to_vec()
-        }
-    }
 
     /// π(x) K(x, y) α₁(x, y) α₂(x, y) = π(y) K(y, x) α₁(y, x) α₂(y, x) for the delayed-acceptance
     /// mMALA exponents, exactly, on pairs of states of a nonlinear exact map and a different
@@ -763,11 +721,11 @@ mod tests {
         let prior = problem.prior().unwrap();
         let n = prior.dim();
         let b = Array2::from_shape_fn((5, n), |(i, j)| 0.3 * ((i * 7 + j * 3) as f64 * 0.37).sin());
-        let exact = Quadratic {
+        let exact = ElementwiseQuadratic {
             b: b.clone(),
             a: 0.3,
         };
-        let screen = Quadratic { b: b * 1.1, a: 0.1 };
+        let screen = ElementwiseQuadratic { b: b * 1.1, a: 0.1 };
         let data: Vec<f64> = (0..5).map(|i| 0.2 * i as f64 - 0.3).collect();
         let misfit = GaussianMisfit::new(data, 0.05).unwrap();
         let screen_post = Posterior::new(&screen, &prior, misfit.clone()).unwrap();

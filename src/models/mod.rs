@@ -1,4 +1,4 @@
-//! PDE forward models. Each implements [`DifferentiableMap`] (what the outer loops use) and
+//! PDE forward models (and an algebraic test map, [`ElementwiseQuadratic`]). Each implements [`DifferentiableMap`] (what the outer loops use) and
 //! [`PdeModel`] (what the CLI needs besides: the mesh, the state and the cost of a solve).
 
 pub mod controlled;
@@ -6,6 +6,7 @@ pub mod convection;
 pub mod diffusion;
 pub mod implicit;
 pub mod navier_stokes;
+pub mod quadratic;
 
 use crate::error::Result;
 use crate::fem::Mesh;
@@ -15,6 +16,7 @@ pub use controlled::{ControlledDiffusion, ControlledState};
 pub use convection::{ConvectionModel, ConvectionSettings};
 pub use diffusion::{mollified_sources, DiffusionModel, DiffusionSettings, SourceFn};
 pub use implicit::ImplicitLinearization;
+pub use quadratic::ElementwiseQuadratic;
 
 /// The cost of one forward solve.
 #[derive(Debug, Clone, Default, serde::Serialize)]
