@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use dino::inference::diagnostics::effective_sample_size;
 use dino::inference::laplace::prior_pointwise_variance;
-use dino::inference::mcmc::{moments, run_chains, Target};
+use dino::inference::mcmc::{moments, run_chains, ChainState, Target};
 use dino::inference::{
     map_newton_cg, KernelKind, Laplace, McmcSettings, NewtonCgSettings, Posterior,
 };
@@ -184,43 +184,9 @@ fn check_kernel(kernel: KernelKind, step: f64, screen_scale: Option<f64>) {
     let screen_post = screen_map
         .as_ref()
         .map(|m| Posterior::new(m, &prior, misfit.clone()).unwrap());
-    let target = Target {
-        exact: &post,
-        screen: screen_post.as_ref(),
-        laplace: &lap,
-        subspace: None,
-    };
-    let settings = McmcSettings {
-        kernel,
-        step,
-        samples: 20_000,
-        burn_in: 500,
-        chains: 2,
-        seed: 4,
-        qoi_directions: 2,
-        checkpoint_every: 1_000_000,
-    };
-    let chains = run_chains(
-        &target,
-        &result.m,
-        &settings,
-        None,
-        "test",
-        &indicatif::ProgressBar::hidden(),
-    )
-    .unwrap();
+    let chains = test_chains(&post, screen_post.as_ref(), &lap, kernel, step, 20_000, 4);
     for i in 0..2 {
-        let trace: Vec<f64> = chains
-            .iter()
-            .flat_map(|c| c.qoi.iter().map(|q| q[i + 1]))
-            .collect();
-        let ess: f64 = chains
-            .iter()
-            .map(|c| effective_sample_size(&c.qoi.iter().map(|q| q[i + 1]).collect::<Vec<_>>()))
-            .sum();
-        let n = trace.len() as f64;
-        let mean = trace.iter().sum::<f64>() / n;
-        let var = trace.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let (mean, var, ess) = qoi_moments(&chains, i);
         let exact = 1.0 / (1.0 + lap.eigenvalues[i]);
         assert!(
             mean.abs() < 4.0 * (exact / ess).sqrt(),
@@ -295,15 +261,16 @@ fn delayed_acceptance_mmala_targets_the_exact_posterior() {
     check_kernel(KernelKind::DaMmala, 0.8, Some(1.15));
 }
 
-/// Mean, variance and ESS of the QoI c_i over the chains of `kernel` on `post`.
-fn chain_moments(
+/// Two chains of `kernel` (20 000-step budget typical) started at the Laplace mean, 500 burn-in.
+fn test_chains(
     post: &Posterior<'_>,
     screen: Option<&Posterior<'_>>,
     lap: &Laplace,
     kernel: KernelKind,
     step: f64,
     samples: usize,
-) -> Vec<(f64, f64, f64)> {
+    seed: u64,
+) -> Vec<ChainState> {
     let target = Target {
         exact: post,
         screen,
@@ -316,11 +283,11 @@ fn chain_moments(
         samples,
         burn_in: 500,
         chains: 2,
-        seed: 9,
+        seed,
         qoi_directions: 2,
         checkpoint_every: 1_000_000,
     };
-    let chains = run_chains(
+    run_chains(
         &target,
         &lap.mean,
         &settings,
@@ -328,23 +295,36 @@ fn chain_moments(
         "test",
         &indicatif::ProgressBar::hidden(),
     )
-    .unwrap();
-    (0..2)
-        .map(|i| {
-            let trace: Vec<f64> = chains
-                .iter()
-                .flat_map(|c| c.qoi.iter().map(|q| q[i + 1]))
-                .collect();
-            let ess: f64 = chains
-                .iter()
-                .map(|c| effective_sample_size(&c.qoi.iter().map(|q| q[i + 1]).collect::<Vec<_>>()))
-                .sum();
-            let n = trace.len() as f64;
-            let mean = trace.iter().sum::<f64>() / n;
-            let var = trace.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-            (mean, var, ess)
-        })
-        .collect()
+    .unwrap()
+}
+
+/// Mean, variance and ESS (summed over chains) of the QoI c_i.
+fn qoi_moments(chains: &[ChainState], i: usize) -> (f64, f64, f64) {
+    let trace: Vec<f64> = chains
+        .iter()
+        .flat_map(|c| c.qoi.iter().map(|q| q[i + 1]))
+        .collect();
+    let ess: f64 = chains
+        .iter()
+        .map(|c| effective_sample_size(&c.qoi.iter().map(|q| q[i + 1]).collect::<Vec<_>>()))
+        .sum();
+    let n = trace.len() as f64;
+    let mean = trace.iter().sum::<f64>() / n;
+    let var = trace.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var, ess)
+}
+
+/// Mean, variance and ESS of c_0 and c_1 over the chains of `kernel` on `post`.
+fn chain_moments(
+    post: &Posterior<'_>,
+    screen: Option<&Posterior<'_>>,
+    lap: &Laplace,
+    kernel: KernelKind,
+    step: f64,
+    samples: usize,
+) -> Vec<(f64, f64, f64)> {
+    let chains = test_chains(post, screen, lap, kernel, step, samples, 9);
+    (0..2).map(|i| qoi_moments(&chains, i)).collect()
 }
 
 #[test]

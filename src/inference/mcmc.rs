@@ -350,6 +350,15 @@ impl MmalaParts<'_> {
             _ => LocalGeometry::at(target.exact, self.exact, self.subspace, m, c),
         }
     }
+
+    /// Counts one [`Self::geometry`] evaluation against the map that made it.
+    fn count_geometry(&self, s: &mut ChainState) {
+        if self.screen.is_some() {
+            s.screen_evaluations += 1;
+        } else {
+            s.exact_evaluations += 1;
+        }
+    }
 }
 
 /// q*_c(z) = q_s(z) + q(c) − q_s(c): the surrogate output at z corrected by its known error at
@@ -431,13 +440,8 @@ fn run_chain(
     let mut local = match mmala {
         Some(parts) => {
             let c = parts.subspace.coordinates(prior, &s.m);
-            let g = parts.geometry(target, &s.m, c)?;
-            if parts.screen.is_some() {
-                s.screen_evaluations += 1;
-            } else {
-                s.exact_evaluations += 1;
-            }
-            Some(g)
+            parts.count_geometry(&mut s);
+            Some(parts.geometry(target, &s.m, c)?)
         }
         None => None,
     };
@@ -521,11 +525,7 @@ fn run_chain(
                 let parts = mmala.expect("mmala parts");
                 let local_x = local.as_ref().expect("set");
                 let c_y = c_proposal.take().expect("set");
-                if parts.screen.is_some() {
-                    s.screen_evaluations += 1;
-                } else {
-                    s.exact_evaluations += 1;
-                }
+                parts.count_geometry(&mut s);
                 let misfit = &target.exact.misfit;
                 match parts.geometry(target, &proposal, c_y) {
                     Err(e) => fail(&mut s, e),
