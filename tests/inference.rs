@@ -409,6 +409,46 @@ fn newton_cg_converges_fast_near_the_map_on_poisson() {
 /// The shipped surrogate and the PDE give nearby MAP points for the default synthetic data
 /// (prior sample with seed 0, 1% noise), and the PDE Newton–CG warm-started at the surrogate MAP
 /// reaches the PDE optimum.
+/// J V of the shipped DIPNet through its encoder, J_r (Eᵀ V), equals its full Jacobian times V.
+#[test]
+fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
+    use dino::inference::mmala::{BasisJacobian, Subspace};
+    let problem = dino::problem::Problem::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/poisson.toml"
+    ))
+    .unwrap();
+    let surrogate = dino::nn::Surrogate::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/surrogates/poisson-dipnet"
+    )))
+    .unwrap();
+    let prior = problem.prior().unwrap();
+    let data = vec![0.0; surrogate.net.output_dim()];
+    let post = Posterior::new(
+        &surrogate.net,
+        &prior,
+        GaussianMisfit::new(data, 1.0).unwrap(),
+    )
+    .unwrap();
+    let n = prior.dim();
+    let subspace = Subspace {
+        basis: Array2::from_shape_fn((n, 5), |(i, j)| ((i * 3 + j * 11) as f64 * 0.17).sin()),
+    };
+    let m = prior_sample(&problem, 3);
+    let lin = surrogate.net.linearize(&m).unwrap();
+    let through_encoder = BasisJacobian::new(&post, &subspace).apply(lin.as_ref(), &subspace);
+    let full = lin.jacobian().dot(&subspace.basis);
+    let err = (&through_encoder - &full)
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let scale = full.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(
+        err < 1e-10 * scale,
+        "J V through the encoder: {err} vs scale {scale}"
+    );
+}
+
 #[test]
 fn shipped_surrogate_map_agrees_with_the_pde_map() {
     let problem = dino::problem::Problem::load(concat!(

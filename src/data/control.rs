@@ -229,7 +229,7 @@ pub fn generate_control_in_chunks(
         ));
     }
     let [lower, upper] = model.bounds();
-    let partial = Partial::open(out, &manifest, chunk, stop_after)?;
+    let mut partial = Partial::open(out, &manifest, chunk, stop_after)?;
     // phase1.json: the manifest as of the end of the forward phase
     let phase1 = out.join("phase1.json");
     let forward_done = std::fs::read_to_string(&phase1)
@@ -320,7 +320,7 @@ struct Partial {
     chunk: usize,
     /// Stop with an error after this many newly computed chunks (tests).
     stop_after: Option<usize>,
-    computed: std::sync::atomic::AtomicUsize,
+    computed: usize,
 }
 
 impl Partial {
@@ -347,7 +347,7 @@ impl Partial {
             dir,
             chunk: chunk.max(1),
             stop_after,
-            computed: std::sync::atomic::AtomicUsize::new(0),
+            computed: 0,
         })
     }
 
@@ -358,7 +358,7 @@ impl Partial {
     /// The rows f(0), …, f(n − 1) (each of `width` values), chunk by chunk: a chunk already on
     /// disk (from an interrupted run) is read, any other is computed in parallel and written.
     fn rows(
-        &self,
+        &mut self,
         stem: &str,
         n: usize,
         width: usize,
@@ -378,9 +378,7 @@ impl Partial {
                     block
                 }
                 None => {
-                    if self.stop_after.is_some_and(|k| {
-                        self.computed.load(std::sync::atomic::Ordering::Relaxed) >= k
-                    }) {
+                    if self.stop_after.is_some_and(|k| self.computed >= k) {
                         return Err(Error::numerical("control data", "interrupted (test)"));
                     }
                     let rows: Vec<Vec<f64>> = (start..end)
@@ -393,8 +391,7 @@ impl Partial {
                         .collect::<Result<_>>()?;
                     let block = Array2::from_shape_fn((end - start, width), |(i, j)| rows[i][j]);
                     write_npy(&path, &block)?;
-                    self.computed
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.computed += 1;
                     block
                 }
             };

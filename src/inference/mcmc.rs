@@ -455,6 +455,7 @@ fn run_chain(
         let delta = 2.0 * (1.0 - rho) / (1.0 + rho);
         let mut c_grad = Vec::new();
         let mut c_proposal = None;
+        let mut drift_x = None;
         let proposal: Vec<f64> = match settings.kernel {
             KernelKind::Mmala | KernelKind::DaMmala => {
                 let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
@@ -468,6 +469,7 @@ fn run_chain(
                 let g_x = local.gradient(&s.q, data);
                 let (y, c_y) = parts.subspace.propose(prior, &s.m, local, &g_x, rho, &xi);
                 c_proposal = Some(c_y);
+                drift_x = Some(g_x);
                 y
             }
             KernelKind::Mala => {
@@ -530,10 +532,10 @@ fn run_chain(
                 match parts.geometry(target, &proposal, c_y) {
                     Err(e) => fail(&mut s, e),
                     Ok(local_y) if parts.screen.is_none() => {
-                        let g_x = local_x.gradient(&s.q, data);
+                        let g_x = drift_x.as_ref().expect("set with the proposal");
                         let phi_y = misfit.cost(&local_y.q);
                         let g_y = local_y.gradient(&local_y.q, data);
-                        let g = log_reference_ratio(local_x, &g_x, &local_y, &g_y, rho);
+                        let g = log_reference_ratio(local_x, g_x, &local_y, &g_y, rho);
                         if u1.ln() < s.phi - phi_y + g {
                             s.stage1_accepted += 1;
                             accepted = Some((phi_y, local_y.q.clone(), Vec::new()));

@@ -202,3 +202,49 @@ impl Subspace {
         (y, c_y)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::DifferentiableMap;
+    use crate::misfit::GaussianMisfit;
+    use crate::models::ElementwiseQuadratic;
+    use crate::rng::{stream, Purpose};
+    use crate::taylor::TaylorTest;
+
+    /// g = (J V)ᵀ Γ⁻¹ (q − d) is the gradient of Φ(m + V δ) in δ (slope-2 Taylor remainder).
+    #[test]
+    fn subspace_gradient_passes_the_taylor_test() {
+        let problem = crate::problem::Problem::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/problems/poisson.toml"
+        ))
+        .unwrap()
+        .with_mesh(8)
+        .unwrap();
+        let prior = problem.prior().unwrap();
+        let n = prior.dim();
+        let map = ElementwiseQuadratic {
+            b: Array2::from_shape_fn((4, n), |(i, j)| 0.3 * ((i * 5 + j * 2) as f64 * 0.41).cos()),
+            a: 0.5,
+        };
+        let misfit = GaussianMisfit::new(vec![0.2, -0.1, 0.4, 0.0], 0.01).unwrap();
+        let post = Posterior::new(&map, &prior, misfit.clone()).unwrap();
+        let subspace = Subspace {
+            basis: Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j * 7) as f64 * 0.23).sin()),
+        };
+        let jacobian = BasisJacobian::new(&post, &subspace);
+        let m = prior.sample(&mut stream(5, Purpose::PriorSample, 0));
+        let c = subspace.coordinates(&prior, &m);
+        let local = LocalGeometry::at(&post, &jacobian, &subspace, &m, c).unwrap();
+        let g = local.gradient(&local.q, misfit.data());
+        let delta = Array1::from(vec![0.7, -0.4, 0.9]);
+        let direction = subspace.basis.dot(&delta);
+        let phi = |e: f64| {
+            let x: Vec<f64> = m.iter().zip(&direction).map(|(a, b)| a + e * b).collect();
+            misfit.cost(&map.evaluate(&x).unwrap())
+        };
+        TaylorTest::run_scalar(phi, phi(0.0), g.dot(&delta), 1e-1, 6)
+            .assert_second_order("subspace misfit gradient", 0.1);
+    }
+}
