@@ -9,7 +9,7 @@
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
 use dino::map::ControlledMap;
-use dino::nn::{ControlSurrogate, DipNet, Mlp, MlpShape, ReducedCoordinates};
+use dino::nn::{ControlSurrogate, DipNet, InputBasis, Mlp, MlpShape, ReducedCoordinates};
 use dino::ouu::ControlQoi;
 use dino::problem::Problem;
 use dino::rng::{stream, Purpose};
@@ -42,8 +42,7 @@ fn ouu(c: &mut Criterion) {
         encoder[[d_m + k, r_m + k]] = 1.0;
     }
     let coordinates = ReducedCoordinates {
-        decoder: encoder.clone(),
-        encoder,
+        input_basis: InputBasis::reduced(encoder.clone(), encoder),
         input_shift: Array1::zeros(d_m + n_z),
         output_basis: basis(d_m, r_u),
         output_shift: Array1::zeros(d_m),

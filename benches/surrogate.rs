@@ -2,11 +2,13 @@
 //! solve + full 50-row Jacobian) against `dipnet_linearize` (encode, MLP 100 → 6 × 50 → 50 with its
 //! input Jacobian, decode: q and the reduced Jacobian J_r) for a DIPNet 100-50 (untrained weights
 //! and random orthonormal-like bases: the cost does not depend on their values); `dipnet_evaluate`
-//! (f only) and `dipnet_reduced_output_and_jacobian` (given the encoded coefficients c: f and J_r).
+//! (f only) and `dipnet_reduced_output_and_jacobian` (given the encoded coefficients c: f and J_r);
+//! and the generic network 4225 → 6 × 50 → 50 (`generic_linearize_full_jacobian`: f and its
+//! full d_Q × d_M Jacobian; `generic_evaluate`).
 
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
-use dino::nn::{DipNet, Mlp, MlpShape, ReducedCoordinates};
+use dino::nn::{DipNet, InputBasis, Mlp, MlpShape, ReducedCoordinates};
 use dino::problem::Problem;
 use dino::rng::{stream, Purpose};
 use dino::DifferentiableMap;
@@ -30,31 +32,29 @@ fn surrogate(c: &mut Criterion) {
             ((i * 31 + j * 17) as f64 * 0.1).sin() / (rows as f64).sqrt()
         })
     };
-    let coordinates = ReducedCoordinates {
-        encoder: basis(d_m, r_m),
-        decoder: basis(d_m, r_m),
-        input_shift: Array1::zeros(d_m),
-        output_basis: basis(d_q, r_q),
-        output_shift: Array1::zeros(d_q),
-        input_mean: Array1::zeros(r_m),
-        input_std: Array1::ones(r_m),
-        output_mean: Array1::zeros(r_q),
-        output_std: Array1::ones(r_q),
-    };
     let device = Device::flex();
-    let net = DipNet::new(
-        &Mlp::new(
-            MlpShape {
-                input: r_m,
-                width: 50,
-                depth: 6,
-                output: r_q,
-            },
-            0,
-            &device,
-        ),
-        coordinates,
-    );
+    let network = |input_basis: InputBasis| {
+        let r_m = input_basis.rank();
+        let coordinates = ReducedCoordinates {
+            input_basis,
+            input_shift: Array1::zeros(d_m),
+            output_basis: basis(d_q, r_q),
+            output_shift: Array1::zeros(d_q),
+            input_mean: Array1::zeros(r_m),
+            input_std: Array1::ones(r_m),
+            output_mean: Array1::zeros(r_q),
+            output_std: Array1::ones(r_q),
+        };
+        let shape = MlpShape {
+            input: r_m,
+            width: 50,
+            depth: 6,
+            output: r_q,
+        };
+        DipNet::new(&Mlp::new(shape, 0, &device), coordinates)
+    };
+    let net = network(InputBasis::reduced(basis(d_m, r_m), basis(d_m, r_m)));
+    let generic = network(InputBasis::Identity { dim: d_m });
     let mut group = c.benchmark_group("surrogate_vs_pde_64");
     group.bench_function("pde_forward_and_jacobian", |b| {
         b.iter(|| {
@@ -71,6 +71,15 @@ fn surrogate(c: &mut Criterion) {
     let c = net.encode(&m);
     group.bench_function("dipnet_reduced_output_and_jacobian", |b| {
         b.iter(|| black_box(net.evaluate_reduced(black_box(&c)).1[[0, 0]]))
+    });
+    group.bench_function("generic_linearize_full_jacobian", |b| {
+        b.iter(|| {
+            let lin = generic.linearize(black_box(&m)).unwrap();
+            black_box(lin.jacobian()[[0, 0]])
+        })
+    });
+    group.bench_function("generic_evaluate", |b| {
+        b.iter(|| black_box(generic.evaluate(black_box(&m)).unwrap()[0]))
     });
     group.finish();
 }

@@ -6,7 +6,7 @@
 
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
-use dino::nn::train::{train, JacobianMetric, Samples, TrainSettings};
+use dino::nn::train::{train, JacobianMetric, MetricDirections, Samples, TrainSettings};
 use dino::nn::{Loss, Mlp, MlpShape};
 use std::time::Duration;
 
@@ -34,16 +34,18 @@ fn train_epoch(c: &mut Criterion) {
     };
     // a near-identity metric: the DIPNet H1 loss's 100 shared directions
     let metric = JacobianMetric {
-        directions: (0..100 * 100)
-            .map(|k| {
-                if k % 101 == 0 {
-                    1.0
-                } else {
-                    (k as f32 * 0.618).sin() * 0.01
-                }
-            })
-            .collect(),
-        k: 100,
+        directions: MetricDirections::Rows {
+            d: (0..100 * 100)
+                .map(|k| {
+                    if k % 101 == 0 {
+                        1.0
+                    } else {
+                        (k as f32 * 0.618).sin() * 0.01
+                    }
+                })
+                .collect(),
+            k: 100,
+        },
         output_scale: vec![1.0; 50],
     };
     let cases = [

@@ -4,7 +4,8 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use dino::nn::mlp::Directions;
 use dino::nn::train::{
-    accuracies, batch_loss, full_batch_loss, train, JacobianMetric, Samples, TrainSettings,
+    accuracies, batch_loss, full_batch_loss, train, JacobianMetric, MetricDirections, Samples,
+    TrainSettings,
 };
 use dino::nn::{DenseMlp, JacobianTerm, Loss, Mlp, MlpShape};
 use dino::rng::{stream, Purpose};
@@ -132,18 +133,66 @@ fn weight_gradients_of_every_loss_match_finite_differences() {
     // the same losses measured in a metric (directions D, output scale S), as DIPNet trains
     let mut metric_data = data.clone();
     metric_data.metric = Some(JacobianMetric {
-        directions: (0..36).map(|k| ((k * 7 % 13) as f32 - 6.0) / 5.0).collect(),
-        k: 6,
+        directions: MetricDirections::Rows {
+            d: (0..36).map(|k| ((k * 7 % 13) as f32 - 6.0) / 5.0).collect(),
+            k: 6,
+        },
         output_scale: vec![1.5, 0.5, 1.0, 2.0],
     });
-    let metric_svd = metric_data.svd(4).unwrap();
+    // and in a diagonal metric (the generic network's input scaling, D never formed)
+    let mut diagonal_data = data.clone();
+    diagonal_data.metric = Some(JacobianMetric {
+        directions: MetricDirections::Diagonal(vec![0.5, 2.0, 1.0, 1.5, 0.8, 1.2]),
+        output_scale: vec![1.5, 0.5, 1.0, 2.0],
+    });
+    for (samples, name) in [(&metric_data, "rows"), (&diagonal_data, "diagonal")] {
+        let metric_svd = samples.svd(4).unwrap();
+        for loss in [
+            Loss::H1,
+            Loss::with_term(JacobianTerm::ReducedSvd { rank: 4 }),
+        ] {
+            let loss_of =
+                |m: &Mlp| full_batch_loss(m, samples, Some(&metric_svd), loss, None, &device);
+            check_weight_gradient(
+                &mlp,
+                &loss_of,
+                &format!("{} ({name})", loss.jacobian.name()),
+            );
+        }
+    }
+    // the diagonal metric D = diag(s) is the row metric with D formed: same loss values
+    let MetricDirections::Diagonal(scales) = &diagonal_data.metric.as_ref().unwrap().directions
+    else {
+        unreachable!()
+    };
+    let mut formed = diagonal_data.clone();
+    formed.metric.as_mut().unwrap().directions = MetricDirections::Rows {
+        d: (0..36)
+            .map(|i| if i / 6 == i % 6 { scales[i % 6] } else { 0.0 })
+            .collect(),
+        k: 6,
+    };
     for loss in [
         Loss::H1,
-        Loss::with_term(JacobianTerm::ReducedSvd { rank: 4 }),
+        Loss::with_term(JacobianTerm::ReducedSvd { rank: 3 }),
     ] {
-        let loss_of =
-            |m: &Mlp| full_batch_loss(m, &metric_data, Some(&metric_svd), loss, None, &device);
-        check_weight_gradient(&mlp, &loss_of, loss.jacobian.name());
+        let value = |samples: &Samples| {
+            let svd = samples.svd(3).unwrap();
+            to_vec(full_batch_loss(
+                &mlp,
+                samples,
+                Some(&svd),
+                loss,
+                None,
+                &device,
+            ))[0]
+        };
+        let (a, b) = (value(&diagonal_data), value(&formed));
+        assert!(
+            (a - b).abs() < 1e-5 * a.abs(),
+            "{}: diagonal {a} vs formed {b}",
+            loss.jacobian.name()
+        );
     }
     // the batch loss of the trainer's inner loop is the same function
     let rows: Vec<f32> = data.x.clone();

@@ -420,6 +420,161 @@ fn train_eval_infer_and_compare_end_to_end() {
     );
 }
 
+/// The generic network (`--architecture generic`, the paper's "Generic") from the CLI: trained
+/// with the H1 loss on full-Jacobian data, evaluated, used by `infer`, and run by `study`;
+/// a basis or projected Jacobians are refused with the option named.
+#[test]
+fn generic_network_trains_evaluates_and_infers_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = |p: &str| tmp.path().join(p).display().to_string();
+    let problem = small_problem(tmp.path(), 8);
+    for (samples, seed, out) in [("96", "0", "full"), ("24", "1", "test")] {
+        ok(&[
+            "generate",
+            "--problem",
+            &problem,
+            "--samples",
+            samples,
+            "--seed",
+            seed,
+            "--jacobian",
+            "full",
+            "--out",
+            &d(out),
+        ]);
+    }
+    let train = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "train",
+            "--problem",
+            &problem,
+            "--architecture",
+            "generic",
+            "--width",
+            "24",
+            "--depth",
+            "3",
+            "--epochs",
+            "40",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+        ];
+        args.extend_from_slice(extra);
+        let o = d(out);
+        args.extend_from_slice(&["--out", &o]);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let args = train(&["--data", &d("full"), "--test-data", &d("test")], "g");
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("g/model.json")).unwrap()).unwrap();
+    assert_eq!(model["architecture"]["kind"], "generic");
+    assert_eq!(model["architecture"]["input_basis"], "identity");
+    assert_eq!(model["architecture"]["mlp"]["input"], 81);
+    assert!(!tmp.path().join("g/encoder.npy").exists());
+    let l2 = model["test_metrics"]["l2_accuracy"].as_f64().unwrap();
+    let h1 = model["test_metrics"]["h1_accuracy"].as_f64().unwrap();
+    assert!(
+        l2 > 0.8 && h1 > 0.0,
+        "generic test accuracies L2 {l2}, H1 {h1}"
+    );
+    ok(&[
+        "eval",
+        "--surrogate",
+        &d("g"),
+        "--data",
+        &d("test"),
+        "--problem",
+        &problem,
+        "--json",
+        &d("g_eval.json"),
+    ]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("g_eval.json")).unwrap()).unwrap();
+    assert!((eval["h1_accuracy"].as_f64().unwrap() - h1).abs() < 1e-12);
+    // the outer loops take it like any surrogate
+    ok(&[
+        "infer",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("g"),
+        "--method",
+        "laplace",
+        "--rank",
+        "10",
+        "--out",
+        &d("g_inf"),
+    ]);
+    // a basis is not used by the generic network; projected Jacobians cannot train it
+    let args = train(&["--data", &d("full"), "--basis", &d("full")], "g_bad");
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["--basis"],
+    );
+    ok(&[
+        "bases",
+        "--problem",
+        &problem,
+        "--kind",
+        "kle",
+        "--rank",
+        "8",
+        "--out",
+        &d("kle"),
+    ]);
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--samples",
+        "16",
+        "--jacobian",
+        "projected",
+        "--basis",
+        &d("kle/encoder.npy"),
+        "--out",
+        &d("projected"),
+    ]);
+    let args = train(&["--data", &d("projected")], "g_bad");
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["jacobian", "--jacobian full"],
+    );
+    // the study runs it beside a DIPNet, labelled "Generic"
+    ok(&[
+        "study",
+        "--problem",
+        &problem,
+        "--data",
+        &d("full"),
+        "--test",
+        &d("test"),
+        "--basis",
+        &d("kle"),
+        "--sizes",
+        "32,64",
+        "--losses",
+        "l2,h1",
+        "--archs",
+        "8-8,generic",
+        "--epochs",
+        "3",
+        "--min-steps",
+        "6",
+        "--out",
+        &d("study"),
+    ]);
+    let csv = std::fs::read_to_string(d("study/study.csv")).unwrap();
+    assert_eq!(
+        csv.lines().filter(|l| l.starts_with("Generic,")).count(),
+        4,
+        "{csv}"
+    );
+}
+
 /// problems/ouu_semilinear.toml on an n × n mesh, written into `dir` (with optional text edits).
 fn small_ouu_problem(dir: &Path, n: usize, edit: &[(&str, &str)]) -> String {
     let mut text = std::fs::read_to_string(concat!(

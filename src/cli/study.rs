@@ -1,6 +1,6 @@
 //! `dino study`: the paper's accuracy study (Figs 5–13): test accuracies of DIPNets of several
-//! ranks trained with the L2 / H1 / reduced-H1 / MS losses on growing training sets, as a CSV,
-//! plots and a markdown table beside the paper's numbers.
+//! ranks and of the generic network trained with the L2 / H1 / reduced-H1 / MS losses on growing
+//! training sets, as a CSV, plots and a markdown table beside the paper's numbers.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,7 +9,7 @@ use clap::Args;
 use ndarray::Array3;
 use rayon::prelude::*;
 
-use super::train::{jacobian_term, reduced_samples, LossName};
+use super::train::{jacobian_term, reduced_samples, InputChoice, LossName};
 use crate::bases::Basis;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -25,15 +25,16 @@ pub struct StudyArgs {
     #[arg(long)]
     problem: PathBuf,
     /// Training data (projected on the basis's encoder, or full Jacobians); the first N samples
-    /// are used for each training-set size N.
+    /// are used for each training-set size N. The generic network's Jacobian losses need full
+    /// Jacobians; with projected data it is trained with the L2 loss only.
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Test data (full test Jacobians are computed once with the PDE when not stored).
     #[arg(long, required = true, num_args = 1..)]
     test: Vec<PathBuf>,
-    /// Input basis folder (active subspace).
+    /// Input basis folder (active subspace); needed for DIPNets.
     #[arg(long)]
-    basis: PathBuf,
+    basis: Option<PathBuf>,
     /// Training-set sizes.
     #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096")]
     sizes: Vec<usize>,
@@ -45,8 +46,8 @@ pub struct StudyArgs {
         default_value = "l2,h1,reduced-h1,ms"
     )]
     losses: Vec<LossName>,
-    /// DIPNet ranks r_M-r_Q.
-    #[arg(long, value_delimiter = ',', default_value = "100-50,50-50")]
+    /// Networks: DIPNet ranks r_M-r_Q, or `generic` (all d_M inputs, r_Q = min(50, d_Q)).
+    #[arg(long, value_delimiter = ',', default_value = "100-50,50-50,generic")]
     archs: Vec<String>,
     #[arg(long, default_value_t = 100)]
     epochs: usize,
@@ -78,10 +79,39 @@ struct Row {
     wall_s: f64,
 }
 
-fn parse_arch(s: &str) -> Result<(usize, usize)> {
-    let bad = || Error::invalid("command line", "--archs", "ranks r_M-r_Q such as 100-50", s);
+/// A network of the study.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StudyArch {
+    /// DIPNet r_M-r_Q.
+    Dipnet(usize, usize),
+    /// The generic network.
+    Generic,
+}
+
+impl StudyArch {
+    /// The label in the CSV, table and plots.
+    fn label(self) -> String {
+        match self {
+            StudyArch::Dipnet(r_m, r_q) => format!("DIPNet {r_m}-{r_q}"),
+            StudyArch::Generic => "Generic".into(),
+        }
+    }
+}
+
+fn parse_arch(s: &str) -> Result<StudyArch> {
+    let bad = || {
+        Error::invalid(
+            "command line",
+            "--archs",
+            "ranks r_M-r_Q such as 100-50, or generic",
+            s,
+        )
+    };
+    if s.trim().eq_ignore_ascii_case("generic") {
+        return Ok(StudyArch::Generic);
+    }
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
-    Ok((
+    Ok(StudyArch::Dipnet(
         a.trim().parse().map_err(|_| bad())?,
         b.trim().parse().map_err(|_| bad())?,
     ))
@@ -101,14 +131,26 @@ pub fn run(args: StudyArgs) -> Result<()> {
     let problem = crate::problem::Problem::load(&args.problem)?;
     let data = super::data::load_for(&problem, &args.data)?;
     let test = super::data::load_for(&problem, &args.test)?;
-    let basis = Basis::load(&args.basis)?;
     let model = problem.model()?;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
-    let archs: Vec<(usize, usize)> = args
+    let archs: Vec<StudyArch> = args
         .archs
         .iter()
         .map(|a| parse_arch(a))
         .collect::<Result<_>>()?;
+    let basis = match &args.basis {
+        Some(dir) => Some(Basis::load(dir)?),
+        None if archs.iter().any(|a| matches!(a, StudyArch::Dipnet(..))) => {
+            return Err(Error::invalid(
+                "command line",
+                "--basis",
+                "an input basis folder for the DIPNets of --archs",
+                "none",
+            ))
+        }
+        None => None,
+    };
+    let full_jacobians = data.manifest.jacobian == crate::data::JacobianKind::Full;
+    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     // full test Jacobians, once
     let test_jac: Array3<f32> = match (&test.jacobian, test.manifest.jacobian) {
         (Some(j), crate::data::JacobianKind::Full) => j.clone(),
@@ -132,7 +174,29 @@ pub fn run(args: StudyArgs) -> Result<()> {
     };
     let device = burn::tensor::Device::flex().autodiff();
     let mut rows = Vec::new();
-    for &(r_m, r_q) in &archs {
+    for &arch in &archs {
+        let (input, r_q) = match (arch, &basis, &args.basis) {
+            (StudyArch::Dipnet(r_m, r_q), Some(basis), Some(dir)) => (
+                InputChoice::Basis {
+                    basis,
+                    dir,
+                    rank: r_m,
+                },
+                r_q,
+            ),
+            _ => (InputChoice::Identity, data.q.ncols().min(50)),
+        };
+        let losses: Vec<LossName> = match arch {
+            StudyArch::Generic if !full_jacobians => {
+                eprintln!("the generic network is trained with the L2 loss only: its Jacobian losses need full Jacobian data (dino generate --jacobian full)");
+                args.losses
+                    .iter()
+                    .copied()
+                    .filter(|&l| l == LossName::L2)
+                    .collect()
+            }
+            _ => args.losses.clone(),
+        };
         for &n in &args.sizes {
             if n > data.len() {
                 return Err(Error::invalid(
@@ -143,9 +207,11 @@ pub fn run(args: StudyArgs) -> Result<()> {
                 ));
             }
             let subset = data.head(n);
-            let (coords, samples, _) = reduced_samples(&subset, &basis, &args.basis, r_m, r_q)?;
+            let with_jacobians = losses.iter().any(|&l| l != LossName::L2);
+            let (coords, samples, _) = reduced_samples(&subset, input, r_q, with_jacobians)?;
+            let r_m = coords.input_basis.rank();
             let (train_set, validation) = samples.split(0.1, args.seed);
-            for &loss_name in &args.losses {
+            for &loss_name in &losses {
                 let term = jacobian_term(loss_name, r_q.min(r_m), 10);
                 let loss = Loss::with_term(term);
                 let batches = train_set.count.div_ceil(args.batch_size.max(1)).max(1);
@@ -179,7 +245,7 @@ pub fn run(args: StudyArgs) -> Result<()> {
                 let net = DipNet::new(&outcome.mlp, coords.clone());
                 let m = test_metrics(&net, &test.m, &test.q, TestJacobians::Stored(&test_jac))?;
                 let row = Row {
-                    arch: format!("DIPNet {r_m}-{r_q}"),
+                    arch: arch.label(),
                     loss: term.name().into(),
                     n_train: n,
                     l2_accuracy: m.l2_accuracy,
@@ -249,15 +315,16 @@ fn write_outputs(args: &StudyArgs, rows: &[Row], model_name: &str) -> Result<()>
         let mut names = Vec::new();
         let mut values = Vec::new();
         for arch in &args.archs {
+            let label = parse_arch(arch)?.label();
             for loss in &args.losses {
-                let name = format!("DIPNet {arch} {}", jacobian_term(*loss, 1, 1).name());
+                let name = format!("{label} {}", jacobian_term(*loss, 1, 1).name());
                 let v: Vec<f64> = args
                     .sizes
                     .iter()
                     .map(|n| {
                         rows.iter()
                             .find(|r| {
-                                r.arch == format!("DIPNet {arch}")
+                                r.arch == label
                                     && r.loss == jacobian_term(*loss, 1, 1).name()
                                     && r.n_train == *n
                             })

@@ -11,8 +11,11 @@ use crate::bases::Basis;
 use crate::data::{Dataset, JacobianKind};
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};
+use crate::nn::dipnet::InputBasis;
 use crate::nn::evaluate::{test_metrics, TestJacobians};
-use crate::nn::model_file::{weight_bytes, Architecture, TrainedFor, TrainingRecord};
+use crate::nn::model_file::{
+    weight_bytes, Architecture, TrainedFor, TrainingRecord, IDENTITY_BASIS,
+};
 use crate::nn::train::{train_network, EpochRecord, StopReason, TrainSettings};
 use crate::nn::{
     DipNet, JacobianData, JacobianTerm, Loss, Mlp, MlpShape, ModelRecord, ReducedCoordinates,
@@ -32,6 +35,26 @@ pub enum LossName {
     ReducedH1,
     /// reduced H1 on random diagonal blocks (matrix subsampling)
     Ms,
+}
+
+/// Network architectures as the CLI names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchitectureName {
+    /// f(m) = q̄ + U ψ(Eᵀ(m − m̄)) on the first r_M vectors of an input basis (--basis).
+    Dipnet,
+    /// The paper's "Generic" encoder–decoder: the MLP on all d_M coordinates of m (no input
+    /// basis); its H1 loss needs full Jacobian data and costs O(d_Q d_M) per sample.
+    Generic,
+}
+
+impl ArchitectureName {
+    /// The name recorded as `architecture.kind`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ArchitectureName::Dipnet => "dipnet",
+            ArchitectureName::Generic => "generic",
+        }
+    }
 }
 
 /// Compute device for training.
@@ -80,9 +103,13 @@ pub struct TrainArgs {
     /// `dino generate --control`; the H1 loss then uses the control Jacobian ∂u/∂z.
     #[arg(long, conflicts_with = "data")]
     control_data: Option<PathBuf>,
-    /// Input basis folder from `dino bases` (active subspace by default, or KLE).
+    /// Network: a DIPNet on an input basis, or the generic network on the full input.
+    #[arg(long, value_enum, default_value_t = ArchitectureName::Dipnet)]
+    architecture: ArchitectureName,
+    /// Input basis folder from `dino bases` (active subspace by default, or KLE); required for
+    /// DIPNets and MR-DINOs, not used by the generic network.
     #[arg(long)]
-    basis: PathBuf,
+    basis: Option<PathBuf>,
     /// Input rank r_M (default: all basis vectors).
     #[arg(long)]
     input_rank: Option<usize>,
@@ -145,6 +172,24 @@ pub struct TrainArgs {
     out: PathBuf,
 }
 
+/// A basis folder, refused when it was made for another problem.
+fn load_basis(dir: &Path, problem: &Problem) -> Result<Basis> {
+    let basis = Basis::load(dir)?;
+    if basis.info.problem_hash != problem.hash() && !basis.info.problem_hash.is_empty() {
+        return Err(Error::invalid(
+            dir.join("basis.json").display().to_string(),
+            "problem_hash",
+            format!(
+                "{} (the problem {})",
+                problem.hash(),
+                problem.path.display()
+            ),
+            &basis.info.problem_hash,
+        ));
+    }
+    Ok(basis)
+}
+
 fn positive(field: &str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
@@ -175,25 +220,49 @@ fn output_basis(data: &Dataset, rank: usize) -> Result<(Array2<f64>, &'static st
     Ok((crate::bases::pod(data, rank)?.decoder, "pod"))
 }
 
-/// The reduced coordinates (first r_M basis vectors, output basis of rank r_Q) fitted to a data
-/// set, its training samples in network coordinates, and the output basis kind.
+/// The input side of a network: the first r_M vectors of a basis from `dino bases` (a DIPNet),
+/// or the identity (the generic network).
+#[derive(Clone, Copy)]
+pub(crate) enum InputChoice<'a> {
+    Basis {
+        basis: &'a Basis,
+        dir: &'a Path,
+        rank: usize,
+    },
+    Identity,
+}
+
+impl InputChoice<'_> {
+    fn input_basis(&self, d_m: usize) -> InputBasis {
+        match self {
+            InputChoice::Basis { basis, rank, .. } => {
+                let cols = ndarray::s![.., ..*rank];
+                InputBasis::reduced(
+                    basis.encoder.slice(cols).to_owned(),
+                    basis.decoder.slice(cols).to_owned(),
+                )
+            }
+            InputChoice::Identity => InputBasis::Identity { dim: d_m },
+        }
+    }
+}
+
+/// The reduced coordinates (input basis, output basis of rank r_Q) fitted to a data set, its
+/// training samples in network coordinates (with Jacobian targets when `with_jacobians`), and
+/// the output basis kind.
 pub(crate) fn reduced_samples(
     data: &Dataset,
-    basis: &Basis,
-    basis_dir: &Path,
-    r_m: usize,
+    input: InputChoice<'_>,
     r_q: usize,
+    with_jacobians: bool,
 ) -> Result<(ReducedCoordinates, crate::nn::train::Samples, &'static str)> {
     let (u, output_kind) = output_basis(data, r_q)?;
-    let cols = ndarray::s![.., ..r_m];
-    let coords = ReducedCoordinates::fit(
-        basis.encoder.slice(cols).to_owned(),
-        basis.decoder.slice(cols).to_owned(),
-        u,
-        &data.m,
-        &data.q,
-    )?;
-    let jacobians = jacobian_data(data, basis_dir, r_m)?;
+    let coords = ReducedCoordinates::fit(input.input_basis(data.m.ncols()), u, &data.m, &data.q)?;
+    let jacobians = if with_jacobians {
+        jacobian_data(data, input)?
+    } else {
+        None
+    };
     let samples = coords.samples_from(&data.m, &data.q, jacobians);
     Ok((coords, samples, output_kind))
 }
@@ -212,18 +281,31 @@ pub(crate) fn jacobian_term(loss: LossName, svd_rank: usize, ms_block: usize) ->
 }
 
 /// Jacobian data of the training set in a form the reduced coordinates take; projected data
-/// must have been projected on this very basis's encoder E (the DIPNet H1 target is J E G^{−1/2}).
+/// must have been projected on this very basis's encoder E (the DIPNet H1 target is J E G^{−1/2}),
+/// and the generic network needs full Jacobians.
 fn jacobian_data<'a>(
     data: &'a Dataset,
-    basis_dir: &Path,
-    r_m: usize,
+    input: InputChoice<'_>,
 ) -> Result<Option<JacobianData<'a>>> {
     let Some(j) = data.jacobian.as_ref() else {
         return Ok(None);
     };
-    match data.manifest.jacobian {
-        JacobianKind::Full => Ok(Some(JacobianData::Full(j))),
-        JacobianKind::Projected => {
+    match (data.manifest.jacobian, input) {
+        (JacobianKind::Full, _) => Ok(Some(JacobianData::Full(j))),
+        (JacobianKind::Projected, InputChoice::Identity) => Err(Error::invalid(
+            "training data",
+            "jacobian",
+            "full Jacobians for the generic network (generate with --jacobian full), or --loss l2",
+            "Jacobians projected on a basis",
+        )),
+        (
+            JacobianKind::Projected,
+            InputChoice::Basis {
+                dir: basis_dir,
+                rank: r_m,
+                ..
+            },
+        ) => {
             let record = data
                 .manifest
                 .basis
@@ -244,7 +326,7 @@ fn jacobian_data<'a>(
             }
             Ok(Some(JacobianData::ProjectedOnEncoder(j)))
         }
-        JacobianKind::None => Ok(None),
+        (JacobianKind::None, _) => Ok(None),
     }
 }
 
@@ -327,36 +409,70 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     let device = device(args.device)?.autodiff();
-    let basis = Basis::load(&args.basis)?;
-    if basis.info.problem_hash != problem.hash() && !basis.info.problem_hash.is_empty() {
-        return Err(Error::invalid(
-            args.basis.join("basis.json").display().to_string(),
-            "problem_hash",
-            format!(
-                "{} (the problem {})",
-                problem.hash(),
-                problem.path.display()
-            ),
-            &basis.info.problem_hash,
-        ));
-    }
-    if let Some(dir) = &args.control_data {
-        return train_control(&args, &problem, dir, &basis, device, started);
+    let basis = match (&args.basis, args.architecture, &args.control_data) {
+        (Some(dir), ArchitectureName::Dipnet, _) | (Some(dir), _, Some(_)) => {
+            Some(load_basis(dir, &problem)?)
+        }
+        (None, ArchitectureName::Dipnet, _) | (None, _, Some(_)) => {
+            return Err(Error::invalid(
+                "command line",
+                "--basis",
+                "an input basis folder from `dino bases` (DIPNets and MR-DINOs need one)",
+                "none",
+            ))
+        }
+        (Some(_), ArchitectureName::Generic, None) => {
+            return Err(Error::invalid(
+                "command line",
+                "--basis",
+                "no basis: the generic network takes every coordinate of m",
+                "a basis",
+            ))
+        }
+        (None, ArchitectureName::Generic, None) => None,
+    };
+    if let (Some(dir), Some(basis)) = (&args.control_data, &basis) {
+        return train_control(&args, &problem, dir, basis, device, started);
     }
     let data = super::data::load_for(&problem, &args.data)?;
-    let r_m = args.input_rank.unwrap_or(basis.info.rank);
-    if r_m == 0 || r_m > basis.info.rank {
-        return Err(Error::invalid(
-            "command line",
-            "--input-rank",
-            format!("between 1 and the basis rank {}", basis.info.rank),
-            r_m,
-        ));
-    }
+    let input = match (&basis, &args.basis) {
+        (Some(basis), Some(dir)) => {
+            let r_m = args.input_rank.unwrap_or(basis.info.rank);
+            if r_m == 0 || r_m > basis.info.rank {
+                return Err(Error::invalid(
+                    "command line",
+                    "--input-rank",
+                    format!("between 1 and the basis rank {}", basis.info.rank),
+                    r_m,
+                ));
+            }
+            InputChoice::Basis {
+                basis,
+                dir,
+                rank: r_m,
+            }
+        }
+        _ => {
+            if let Some(r) = args.input_rank.filter(|&r| r != data.m.ncols()) {
+                return Err(Error::invalid(
+                    "command line",
+                    "--input-rank",
+                    format!(
+                        "d_M = {} (the generic network takes every coordinate)",
+                        data.m.ncols()
+                    ),
+                    r,
+                ));
+            }
+            InputChoice::Identity
+        }
+    };
     let d_q = data.q.ncols();
     let r_q = args.output_rank.unwrap_or(d_q.min(50));
+    let with_jacobians = args.loss != LossName::L2;
     let (mut coords, mut samples, output_kind) =
-        reduced_samples(&data, &basis, &args.basis, r_m, r_q)?;
+        reduced_samples(&data, input, r_q, with_jacobians)?;
+    let r_m = coords.input_basis.rank();
     let init = args.init.as_ref().map(|dir| -> Result<Surrogate> {
         let s = Surrogate::load(dir)?;
         s.check_problem(&problem, dir)?;
@@ -366,15 +482,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(s) = &init {
         // the initial network's own coordinates, so that its weights mean the same thing
         coords = s.net.coordinates.clone();
-        if (coords.encoder.ncols(), coords.output_basis.ncols()) != (r_m, r_q) {
+        let ranks = (coords.input_basis.rank(), coords.output_basis.ncols());
+        if ranks != (r_m, r_q) {
             return Err(Error::invalid(
                 "command line",
                 "--init",
                 format!("a model with ranks {r_m}-{r_q}"),
-                format!("{}-{}", coords.encoder.ncols(), coords.output_basis.ncols()),
+                format!("{}-{}", ranks.0, ranks.1),
             ));
         }
-        samples = coords.samples_from(&data.m, &data.q, jacobian_data(&data, &args.basis, r_m)?);
+        let jacobians = if with_jacobians {
+            jacobian_data(&data, input)?
+        } else {
+            None
+        };
+        samples = coords.samples_from(&data.m, &data.q, jacobians);
     }
     let term = jacobian_term(
         args.loss,
@@ -390,22 +512,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         depth: args.depth,
         output: r_q,
     };
+    let kind = args.architecture.kind();
     let mut record = ModelRecord::new(
         Architecture {
-            kind: "dipnet".into(),
+            kind: kind.into(),
             mlp: shape,
-            input_basis: basis.info.kind.name().into(),
+            input_basis: match &basis {
+                Some(b) => b.info.kind.name().into(),
+                None => IDENTITY_BASIS.into(),
+            },
             output_basis: output_kind.into(),
         },
         TrainedFor::new(&problem, data.m.ncols(), d_q)?,
     );
     let mlp = match (&init, &args.init) {
-        (Some(s), Some(dir)) => initial_weights(s, dir, "dipnet", shape, &device)?,
+        (Some(s), Some(dir)) => initial_weights(s, dir, kind, shape, &device)?,
         _ => Mlp::new(shape, args.seed, &device),
     };
     Surrogate::save(&mlp, &record, &coords, &args.out)?;
+    let name = match args.architecture {
+        ArchitectureName::Dipnet => format!("DIPNet {r_m}-{r_q}"),
+        ArchitectureName::Generic => format!("generic network {r_m} → {r_q}"),
+    };
     eprintln!(
-        "training DIPNet {r_m}-{r_q} ({} × {} softplus) with the {} loss on {} samples ({} for validation)",
+        "training {name} ({} × {} softplus) with the {} loss on {} samples ({} for validation)",
         args.depth,
         args.width,
         term.name(),
@@ -648,7 +778,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 &test.manifest.problem_hash,
             ));
         }
-        let metrics = crate::nn::control::control_metrics(&surrogate.net, &test);
+        let metrics = crate::nn::control::control_metrics(&surrogate.net, &test)?;
         return report_metrics(&args, &mut surrogate, metrics);
     }
     let manifest = crate::data::Manifest::read(&args.data[0])?;
@@ -770,7 +900,7 @@ fn train_control(
             init.check_problem(problem, init_dir)?;
             // its weights mean the same thing only in the same coordinates (same data and basis)
             let (a, b) = (&init.net.coordinates, &coords);
-            let same = a.encoder == b.encoder
+            let same = a.input_basis == b.input_basis
                 && a.output_basis == b.output_basis
                 && a.input_mean == b.input_mean
                 && a.input_std == b.input_std
@@ -826,7 +956,7 @@ fn train_control(
     let net = DipNet::new(&outcome.mlp, coords.clone());
     if let Some(test_dir) = args.test_data.first() {
         let test = crate::data::load_control(test_dir)?;
-        record.test_metrics = Some(crate::nn::control::control_metrics(&net, &test));
+        record.test_metrics = Some(crate::nn::control::control_metrics(&net, &test)?);
     }
     Surrogate::save(&outcome.mlp, &record, &coords, &args.out)?;
     finish_report(&outcome, record.test_metrics.as_ref(), started, &args.out)

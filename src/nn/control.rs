@@ -15,8 +15,8 @@
 
 use ndarray::{s, Array1, Array2, Axis};
 
-use super::dipnet::{DipNet, ReducedCoordinates};
-use super::train::{JacobianMetric, Samples};
+use super::dipnet::{DipNet, InputBasis, ReducedCoordinates};
+use super::train::{JacobianMetric, MetricDirections, Samples};
 use crate::data::ControlDataset;
 use crate::error::{Error, Result};
 use crate::map::{ControlledMap, DifferentiableMap, Linearization};
@@ -57,8 +57,7 @@ pub fn control_samples(
     let x_aug = ndarray::concatenate(Axis(1), &[data.m.view(), data.z.view()])
         .expect("m and z have N rows");
     let mut coords = ReducedCoordinates::fit(
-        block_diagonal(encoder, n_z),
-        block_diagonal(decoder, n_z),
+        InputBasis::reduced(block_diagonal(encoder, n_z), block_diagonal(decoder, n_z)),
         data.pod_basis.slice(s![.., ..output_rank]).to_owned(),
         &x_aug,
         &data.u,
@@ -79,8 +78,10 @@ pub fn control_samples(
         directions[k * width + r_m + k] = (1.0 / coords.input_std[r_m + k]) as f32;
     }
     plain.metric = Some(JacobianMetric {
-        directions,
-        k: n_z,
+        directions: MetricDirections::Rows {
+            d: directions,
+            k: n_z,
+        },
         output_scale: coords.output_std.iter().map(|&v| v as f32).collect(),
     });
     plain.jacobian = Some(jacobian);
@@ -100,6 +101,20 @@ pub struct ControlSurrogate {
     constant: f64,
     /// K = Ẽ_z diag(1/σ_c) W₀ (n_z × width): ∇_z of the first pre-activation's cotangent.
     control_gradient: Array2<f64>,
+    /// Ẽ ((d_M + n_z) × r): the network's block-diagonal encoder.
+    encoder: Array2<f64>,
+}
+
+/// The encoder Ẽ of an MR-DINO (always a formed, reduced basis).
+fn control_encoder(net: &DipNet) -> Result<&Array2<f64>> {
+    net.coordinates.input_basis.encoder().ok_or_else(|| {
+        Error::invalid(
+            "surrogate",
+            "architecture.input_basis",
+            "a reduced input basis (an MR-DINO encodes m in a basis and passes z through)",
+            "identity",
+        )
+    })
 }
 
 impl ControlSurrogate {
@@ -108,7 +123,8 @@ impl ControlSurrogate {
         let parameter_dim = ControlledMap::parameter_dim(problem);
         let control_dim = ControlledMap::control_dim(problem);
         let rc = &net.coordinates;
-        if rc.encoder.nrows() != parameter_dim + control_dim
+        let encoder = control_encoder(&net)?.clone();
+        if encoder.nrows() != parameter_dim + control_dim
             || rc.output_basis.nrows() != ControlledMap::output_dim(problem)
         {
             return Err(Error::invalid(
@@ -119,7 +135,7 @@ impl ControlSurrogate {
                     parameter_dim + control_dim,
                     ControlledMap::output_dim(problem)
                 ),
-                format!("({}, {})", rc.encoder.nrows(), rc.output_basis.nrows()),
+                format!("({}, {})", encoder.nrows(), rc.output_basis.nrows()),
             ));
         }
         let phi = &rc.output_basis;
@@ -139,9 +155,10 @@ impl ControlSurrogate {
         let md = problem.mass_mul(&d);
         let linear = phi.t().dot(&Array1::from(md.clone()));
         let constant = d.iter().zip(&md).map(|(a, b)| a * b).sum();
-        let control_gradient = (&rc.encoder.slice(s![parameter_dim.., ..]) / &rc.input_std)
+        let control_gradient = (&encoder.slice(s![parameter_dim.., ..]) / &rc.input_std)
             .dot(&net.network.layers[0].weight);
         Ok(ControlSurrogate {
+            encoder,
             control_gradient,
             net,
             parameter_dim,
@@ -192,7 +209,7 @@ impl SurrogateSampledQoi<'_> {
         let rc = &s.net.coordinates;
         let d_m = s.parameter_dim;
         let dz = &ndarray::ArrayView1::from(z) - &rc.input_shift.slice(s![d_m..]);
-        let x_z = rc.encoder.slice(s![d_m.., ..]).t().dot(&dz) / &rc.input_std;
+        let x_z = s.encoder.slice(s![d_m.., ..]).t().dot(&dz) / &rc.input_std;
         let control_part = x_z.dot(&s.net.network.layers[0].weight);
         let n = self.parameter_part.nrows();
         let chunks = rayon::current_num_threads().clamp(1, n.max(1));
@@ -246,7 +263,7 @@ impl ControlQoi for ControlSurrogate {
     fn bind<'a>(&'a self, samples: &[Vec<f64>]) -> Result<Box<dyn SampledQoi + 'a>> {
         let rc = &self.net.coordinates;
         let d_m = self.parameter_dim;
-        let e_m = rc.encoder.slice(s![..d_m, ..]);
+        let e_m = self.encoder.slice(s![..d_m, ..]);
         let mut deviations = Array2::zeros((samples.len(), d_m));
         for (i, m) in samples.iter().enumerate() {
             crate::error::check_finite_vector(m, d_m, "parameter sample", "m")?;
@@ -308,11 +325,12 @@ impl ControlledMap for ControlSurrogate {
 /// Test accuracies of a control surrogate on a control data set: `l2_accuracy` of the state u
 /// (ℓ² over the vertices) and `reduced_h1_accuracy` of the control Jacobian in the test data's
 /// POD basis, 1 − sqrt(E[‖Φᵀ(∂u/∂z − ∂f/∂z)‖²_F / ‖Φᵀ∂u/∂z‖²_F]), with the eq. 3.6 variants.
-pub fn control_metrics(net: &DipNet, test: &ControlDataset) -> super::Metrics {
+pub fn control_metrics(net: &DipNet, test: &ControlDataset) -> Result<super::Metrics> {
     let rc = &net.coordinates;
+    let encoder = control_encoder(net)?;
     let (n, n_z) = test.z.dim();
     let d_m = test.m.ncols();
-    let e_z = rc.encoder.slice(s![d_m.., ..]);
+    let e_z = encoder.slice(s![d_m.., ..]);
     let projection = test.pod_basis.t().dot(&rc.output_basis);
     let mut l2 = Vec::with_capacity(n);
     let mut h1 = Vec::with_capacity(n);
@@ -320,7 +338,7 @@ pub fn control_metrics(net: &DipNet, test: &ControlDataset) -> super::Metrics {
         let mut x = test.m.row(i).to_vec();
         x.extend(test.z.row(i).iter());
         let c = crate::linalg::transpose_mul(
-            &rc.encoder,
+            encoder,
             (&ndarray::ArrayView1::from(&x) - &rc.input_shift).view(),
         );
         let xn = (c - &rc.input_mean) / &rc.input_std;
@@ -353,7 +371,7 @@ pub fn control_metrics(net: &DipNet, test: &ControlDataset) -> super::Metrics {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let rms_accuracy = |v: &[f64]| 1.0 - mean(v).sqrt();
     let mean_accuracy = |v: &[f64]| 1.0 - v.iter().map(|e| e.sqrt()).sum::<f64>() / v.len() as f64;
-    super::Metrics {
+    Ok(super::Metrics {
         samples: n,
         l2_accuracy: rms_accuracy(&l2),
         h1_accuracy: None,
@@ -361,5 +379,5 @@ pub fn control_metrics(net: &DipNet, test: &ControlDataset) -> super::Metrics {
         l2_accuracy_mean_relative: mean_accuracy(&l2),
         h1_accuracy_mean_relative: None,
         reduced_h1_accuracy_mean_relative: Some(mean_accuracy(&h1)),
-    }
+    })
 }

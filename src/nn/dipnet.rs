@@ -1,5 +1,6 @@
 //! DIPNet (paper eq. 2.19): a reduced-basis network f(m) = q̄ + U ψ(Eᵀ(m − m̄)), where
 //! - E (d_M × r_M) is an input encoder and V its decoder (Eᵀ V = I; active subspace: E = R V),
+//!   or E = V = I for the paper's "Generic" network on the full input (never formed),
 //! - U (d_Q × r_Q) is an ℓ²-orthonormal output basis (POD; identity when d_Q is small),
 //! - ψ(c) = μ_y + σ_y ⊙ φ((c − μ_c) / σ_c) is the MLP φ with input/output normalization.
 //!
@@ -8,11 +9,11 @@
 //! derivatives cost O((d_Q + d_M) r_M) after one network evaluation. The training targets live in
 //! the reduced coordinates: y = Uᵀ(q − q̄) and Uᵀ J V (the H1 loss then costs O(r_Q r_M)).
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::dense::DenseMlp;
 use super::mlp::Mlp;
-use super::train::{JacobianMetric, Samples};
+use super::train::{JacobianMetric, MetricDirections, Samples};
 use crate::error::{Error, Result};
 use crate::map::{DifferentiableMap, Linearization};
 
@@ -25,13 +26,109 @@ pub enum JacobianData<'a> {
     ProjectedOnEncoder(&'a ndarray::Array3<f32>),
 }
 
+/// The input side of the network: coefficients c = Eᵀ x of a parameter deviation x = m − m̄
+/// (ℓ² pairing), and m ≈ m̄ + V c.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputBasis {
+    /// E = V = I on ℝ^d (not formed): the network sees every coordinate of m. This is the
+    /// paper's "Generic" encoder–decoder, whose first layer is the encoder.
+    Identity { dim: usize },
+    /// E, V (d_M × r_M) with Eᵀ V = I: active subspace (E = R V, V R-orthonormal) or KLE.
+    Reduced {
+        encoder: Array2<f64>,
+        decoder: Array2<f64>,
+    },
+}
+
+impl InputBasis {
+    /// A reduced basis; E and V must have the same shape.
+    pub fn reduced(encoder: Array2<f64>, decoder: Array2<f64>) -> Self {
+        InputBasis::Reduced { encoder, decoder }
+    }
+
+    /// d_M
+    pub fn full_dim(&self) -> usize {
+        match self {
+            InputBasis::Identity { dim } => *dim,
+            InputBasis::Reduced { encoder, .. } => encoder.nrows(),
+        }
+    }
+
+    /// r_M (= d_M for the identity).
+    pub fn rank(&self) -> usize {
+        match self {
+            InputBasis::Identity { dim } => *dim,
+            InputBasis::Reduced { encoder, .. } => encoder.ncols(),
+        }
+    }
+
+    /// True for E = V = I.
+    pub fn is_identity(&self) -> bool {
+        matches!(self, InputBasis::Identity { .. })
+    }
+
+    /// E, when formed.
+    pub fn encoder(&self) -> Option<&Array2<f64>> {
+        match self {
+            InputBasis::Identity { .. } => None,
+            InputBasis::Reduced { encoder, .. } => Some(encoder),
+        }
+    }
+
+    /// V, when formed.
+    pub fn decoder(&self) -> Option<&Array2<f64>> {
+        match self {
+            InputBasis::Identity { .. } => None,
+            InputBasis::Reduced { decoder, .. } => Some(decoder),
+        }
+    }
+
+    /// c = Eᵀ x.
+    pub fn encode(&self, x: ArrayView1<f64>) -> Array1<f64> {
+        match self {
+            InputBasis::Identity { .. } => x.to_owned(),
+            InputBasis::Reduced { encoder, .. } => crate::linalg::transpose_mul(encoder, x),
+        }
+    }
+
+    /// E c: the ℓ² adjoint of [`Self::encode`].
+    pub fn encode_adjoint(&self, c: ArrayView1<f64>) -> Array1<f64> {
+        match self {
+            InputBasis::Identity { .. } => c.to_owned(),
+            InputBasis::Reduced { encoder, .. } => encoder.dot(&c),
+        }
+    }
+
+    /// The coefficients of many deviations at once: X E for rows X (N × d_M).
+    pub fn encode_rows(&self, x: &Array2<f64>) -> Array2<f64> {
+        match self {
+            InputBasis::Identity { .. } => x.clone(),
+            InputBasis::Reduced { encoder, .. } => x.dot(encoder),
+        }
+    }
+
+    /// K Eᵀ for K (n × r_M): a Jacobian in the coefficients as one in m.
+    pub fn expand_columns(&self, k: ArrayView2<f64>) -> Array2<f64> {
+        match self {
+            InputBasis::Identity { .. } => k.to_owned(),
+            InputBasis::Reduced { encoder, .. } => k.dot(&encoder.t()),
+        }
+    }
+
+    /// J V for J (n × d_M): a Jacobian in m restricted to the decoder's directions.
+    pub fn restrict_columns(&self, j: ArrayView2<f64>) -> Array2<f64> {
+        match self {
+            InputBasis::Identity { .. } => j.to_owned(),
+            InputBasis::Reduced { decoder, .. } => j.dot(decoder),
+        }
+    }
+}
+
 /// Affine maps and bases around the MLP.
 #[derive(Debug, Clone)]
 pub struct ReducedCoordinates {
-    /// E (d_M × r_M): coefficients c = Eᵀ (m − m̄).
-    pub encoder: Array2<f64>,
-    /// V (d_M × r_M): m ≈ m̄ + V c.
-    pub decoder: Array2<f64>,
+    /// E and V: coefficients c = Eᵀ (m − m̄), m ≈ m̄ + V c.
+    pub input_basis: InputBasis,
     /// m̄ (d_M).
     pub input_shift: Array1<f64>,
     /// U (d_Q × r_Q), ℓ²-orthonormal.
@@ -50,8 +147,7 @@ impl ReducedCoordinates {
     /// Reduced coordinates for samples (m: N × d_M, q: N × d_Q): shifts are the sample means,
     /// normalization statistics those of the reduced samples (σ floored at 1e-12).
     pub fn fit(
-        encoder: Array2<f64>,
-        decoder: Array2<f64>,
+        input_basis: InputBasis,
         output_basis: Array2<f64>,
         m: &Array2<f64>,
         q: &Array2<f64>,
@@ -65,12 +161,24 @@ impl ReducedCoordinates {
                 n,
             ));
         }
-        if encoder.nrows() != m.ncols() || decoder.dim() != encoder.dim() {
+        let shapes_fit = match &input_basis {
+            InputBasis::Identity { dim } => *dim == m.ncols(),
+            InputBasis::Reduced { encoder, decoder } => {
+                encoder.nrows() == m.ncols() && decoder.dim() == encoder.dim()
+            }
+        };
+        if !shapes_fit {
+            let found = match &input_basis {
+                InputBasis::Identity { dim } => format!("the identity on ℝ^{dim}"),
+                InputBasis::Reduced { encoder, decoder } => {
+                    format!("{:?} and {:?}", encoder.dim(), decoder.dim())
+                }
+            };
             return Err(Error::invalid(
                 "input basis",
                 "encoder / decoder",
                 format!("two {} × r arrays for d_M = {}", m.ncols(), m.ncols()),
-                format!("{:?} and {:?}", encoder.dim(), decoder.dim()),
+                found,
             ));
         }
         if output_basis.nrows() != q.ncols() || output_basis.ncols() > q.ncols() {
@@ -83,7 +191,7 @@ impl ReducedCoordinates {
         }
         let input_shift = m.mean_axis(Axis(0)).expect("n ≥ 2");
         let output_shift = q.mean_axis(Axis(0)).expect("n ≥ 2");
-        let c = (m - &input_shift).dot(&encoder);
+        let c = input_basis.encode_rows(&(m - &input_shift));
         let y = (q - &output_shift).dot(&output_basis);
         let stats = |a: &Array2<f64>| {
             (
@@ -94,8 +202,7 @@ impl ReducedCoordinates {
         let (input_mean, input_std) = stats(&c);
         let (output_mean, output_std) = stats(&y);
         Ok(ReducedCoordinates {
-            encoder,
-            decoder,
+            input_basis,
             input_shift,
             output_basis,
             output_shift,
@@ -108,7 +215,8 @@ impl ReducedCoordinates {
 
     /// Normalized network inputs (c − μ_c)/σ_c for parameters m (N × d_M).
     pub fn network_inputs(&self, m: &Array2<f64>) -> Array2<f64> {
-        ((m - &self.input_shift).dot(&self.encoder) - &self.input_mean) / &self.input_std
+        (self.input_basis.encode_rows(&(m - &self.input_shift)) - &self.input_mean)
+            / &self.input_std
     }
 
     /// Training samples in network coordinates: x = (c − μ_c)/σ_c, targets (y − μ_y)/σ_y, and
@@ -131,6 +239,8 @@ impl ReducedCoordinates {
     /// So the Jacobian target is T_i = Uᵀ J_i E G^{−1/2} (r_Q × r_M, O(r_Q r_M) per sample),
     /// compared with S_y ∇φ Dᵀ along the directions Dᵀ = S_c⁻¹ G^{1/2}: training on it
     /// minimizes the paper's full H1 error, not an error distorted by the basis scaling.
+    /// For the identity input basis (G = I) the directions are the diagonal S_c⁻¹ and the
+    /// target is Uᵀ J_i, d_Q × d_M: the generic network's H1 loss costs O(d_Q d_M) per sample.
     pub fn samples_from(
         &self,
         m: &Array2<f64>,
@@ -140,34 +250,57 @@ impl ReducedCoordinates {
         let x = self.network_inputs(m);
         let y = ((q - &self.output_shift).dot(&self.output_basis) - &self.output_mean)
             / &self.output_std;
-        let (r_m, r_q) = (self.encoder.ncols(), self.output_basis.ncols());
-        let gram = self.encoder.t().dot(&self.encoder);
-        let (values, vectors) = crate::bases::eigensolver::symmetric_eigen(&gram);
-        let power = |p: f64| {
-            let scaled = &vectors * &values.mapv(|l| l.max(f64::MIN_POSITIVE).powf(p));
-            scaled.dot(&vectors.t())
-        };
-        let (sqrt_g, inv_sqrt_g) = (power(0.5), power(-0.5));
+        let (r_m, r_q) = (self.input_basis.rank(), self.output_basis.ncols());
+        // G^{1/2} and G^{−1/2} of a formed encoder (None: G = I)
+        let gram_roots = self.input_basis.encoder().map(|encoder| {
+            let gram = encoder.t().dot(encoder);
+            let (values, vectors) = crate::bases::eigensolver::symmetric_eigen(&gram);
+            let power = |p: f64| {
+                let scaled = &vectors * &values.mapv(|l| l.max(f64::MIN_POSITIVE).powf(p));
+                scaled.dot(&vectors.t())
+            };
+            (power(0.5), power(-0.5))
+        });
+        let output_is_identity =
+            self.output_basis.nrows() == r_q && self.output_basis == Array2::<f64>::eye(r_q);
         let jacobian = jacobians.map(|data| {
             let js = match data {
                 JacobianData::Full(js) | JacobianData::ProjectedOnEncoder(js) => js,
             };
             let mut out = Vec::with_capacity(js.shape()[0] * r_q * r_m);
             for j in js.axis_iter(Axis(0)) {
-                let je = match data {
-                    JacobianData::Full(_) => j.mapv(f64::from).dot(&self.encoder),
-                    JacobianData::ProjectedOnEncoder(_) => {
+                let je = match (data, self.input_basis.encoder()) {
+                    (JacobianData::Full(_), Some(encoder)) => j.mapv(f64::from).dot(encoder),
+                    (JacobianData::Full(_), None) => j.mapv(f64::from),
+                    (JacobianData::ProjectedOnEncoder(_), _) => {
                         j.slice(ndarray::s![.., ..r_m]).mapv(f64::from)
                     }
                 };
-                let target = self.output_basis.t().dot(&je).dot(&inv_sqrt_g);
+                let projected = if output_is_identity {
+                    je
+                } else {
+                    self.output_basis.t().dot(&je)
+                };
+                let target = match &gram_roots {
+                    Some((_, inv_sqrt_g)) => projected.dot(inv_sqrt_g),
+                    None => projected,
+                };
                 out.extend(target.iter().map(|&v| v as f32));
             }
             out
         });
-        // D = (S_c⁻¹ G^{1/2})ᵀ = G^{1/2} S_c⁻¹: row l is column l of S_c⁻¹ G^{1/2}
-        let directions =
-            Array2::from_shape_fn((r_m, r_m), |(l, b)| sqrt_g[[b, l]] / self.input_std[b]);
+        let directions = match &gram_roots {
+            // D = (S_c⁻¹ G^{1/2})ᵀ = G^{1/2} S_c⁻¹: row l is column l of S_c⁻¹ G^{1/2}
+            Some((sqrt_g, _)) => MetricDirections::Rows {
+                d: (0..r_m * r_m)
+                    .map(|i| (sqrt_g[[i % r_m, i / r_m]] / self.input_std[i % r_m]) as f32)
+                    .collect(),
+                k: r_m,
+            },
+            None => MetricDirections::Diagonal(
+                self.input_std.iter().map(|&s| (1.0 / s) as f32).collect(),
+            ),
+        };
         Samples {
             count: m.nrows(),
             input: r_m,
@@ -175,8 +308,7 @@ impl ReducedCoordinates {
             x: x.iter().map(|&v| v as f32).collect(),
             q: y.iter().map(|&v| v as f32).collect(),
             metric: jacobian.as_ref().map(|_| JacobianMetric {
-                directions: directions.iter().map(|&v| v as f32).collect(),
-                k: r_m,
+                directions,
                 output_scale: self.output_std.iter().map(|&v| v as f32).collect(),
             }),
             jacobian,
@@ -203,10 +335,8 @@ impl DipNet {
     /// The reduced input coefficients c = Eᵀ(m − m̄) of a parameter.
     pub fn encode(&self, m: &[f64]) -> Array1<f64> {
         let rc = &self.coordinates;
-        crate::linalg::transpose_mul(
-            &rc.encoder,
-            (&ndarray::ArrayView1::from(m) - &rc.input_shift).view(),
-        )
+        rc.input_basis
+            .encode((&ArrayView1::from(m) - &rc.input_shift).view())
     }
 
     /// The surrogate at the reduced coefficients c: f = q̄ + U ψ(c) and J_r = ∂f/∂c (d_Q × r_M).
@@ -232,7 +362,7 @@ pub struct DipNetLinearization<'a> {
 
 impl DifferentiableMap for DipNet {
     fn input_dim(&self) -> usize {
-        self.coordinates.encoder.nrows()
+        self.coordinates.input_basis.full_dim()
     }
     fn output_dim(&self) -> usize {
         self.coordinates.output_basis.nrows()
@@ -247,7 +377,7 @@ impl DifferentiableMap for DipNet {
     }
 
     fn input_encoder(&self) -> Option<&Array2<f64>> {
-        Some(&self.coordinates.encoder)
+        self.coordinates.input_basis.encoder()
     }
 
     fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
@@ -266,20 +396,25 @@ impl Linearization for DipNetLinearization<'_> {
         &self.output
     }
     fn jvp(&self, v: &[f64]) -> Vec<f64> {
-        let c = crate::linalg::transpose_mul(
-            &self.net.coordinates.encoder,
-            ndarray::ArrayView1::from(v),
-        );
+        let c = self.net.coordinates.input_basis.encode(ArrayView1::from(v));
         self.reduced_jacobian.dot(&c).to_vec()
     }
     fn vjp(&self, w: &[f64]) -> Vec<f64> {
-        let c = self.reduced_jacobian.t().dot(&Array1::from(w.to_vec()));
-        self.net.coordinates.encoder.dot(&c).to_vec()
+        let c = self.reduced_jacobian.t().dot(&ArrayView1::from(w));
+        self.net
+            .coordinates
+            .input_basis
+            .encode_adjoint(c.view())
+            .to_vec()
     }
     fn jacobian(&self) -> Array2<f64> {
-        self.reduced_jacobian.dot(&self.net.coordinates.encoder.t())
+        self.net
+            .coordinates
+            .input_basis
+            .expand_columns(self.reduced_jacobian.view())
     }
+    /// J_r, for a network with a formed encoder (for the identity basis J_r is J itself).
     fn reduced_jacobian(&self) -> Option<&Array2<f64>> {
-        Some(&self.reduced_jacobian)
+        (!self.net.coordinates.input_basis.is_identity()).then_some(&self.reduced_jacobian)
     }
 }

@@ -14,7 +14,7 @@ pub mod train;
 
 pub use control::{control_samples, ControlSurrogate};
 pub use dense::DenseMlp;
-pub use dipnet::{DipNet, JacobianData, ReducedCoordinates};
+pub use dipnet::{DipNet, InputBasis, JacobianData, ReducedCoordinates};
 pub use loss::{JacobianTerm, Loss};
 pub use mlp::{Mlp, MlpShape};
 pub use model_file::{Metrics, ModelRecord, Surrogate};

@@ -1,11 +1,12 @@
-//! Surrogate model folders: everything needed to evaluate a trained DIPNet, and what it was
-//! trained for.
+//! Surrogate model folders: everything needed to evaluate a trained DIPNet (or generic
+//! network), and what it was trained for.
 //!
 //! ```text
 //! model.json            format, architecture, problem (file, hash, d_M, d_Q), normalization,
 //!                       training configuration and log summary, test metrics, file checksums
 //! weights.safetensors   the MLP φ (burn's store; readable by numpy/PyTorch safetensors)
 //! encoder.npy           E (d_M × r_M)         decoder.npy  V (d_M × r_M)
+//!                       (absent for the generic network: architecture.input_basis "identity")
 //! input_shift.npy       m̄ (d_M)               output_basis.npy  U (d_Q × r_Q)
 //! output_shift.npy      q̄ (d_Q)
 //! ```
@@ -22,7 +23,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde::{Deserialize, Serialize};
 
-use super::dipnet::{DipNet, ReducedCoordinates};
+use super::dipnet::{DipNet, InputBasis, ReducedCoordinates};
 use super::loss::Loss;
 use super::mlp::{Mlp, MlpShape};
 use super::train::{StopReason, TrainSettings};
@@ -32,6 +33,9 @@ use crate::problem::Problem;
 
 /// Format tag of model.json.
 pub const MODEL_FORMAT: &str = "dino-surrogate-1";
+
+/// `architecture.input_basis` of a network on the full input (E = V = I, no files).
+pub const IDENTITY_BASIS: &str = "identity";
 
 /// The problem a surrogate was trained for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,10 +55,10 @@ pub struct TrainedFor {
 /// Architecture: φ's shape and the bases around it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Architecture {
-    /// "dipnet".
+    /// "dipnet", "generic" (DIPNet with the identity input basis), "mr-dino".
     pub kind: String,
     pub mlp: MlpShape,
-    /// Kind of the input basis (active-subspace, kle).
+    /// Kind of the input basis (active-subspace, kle, identity).
     pub input_basis: String,
     /// Kind of the output basis (pod, identity).
     pub output_basis: String,
@@ -262,8 +266,10 @@ impl Surrogate {
             a.write_npy(&mut b).map(|_| b)
         };
         let io = |e: ndarray_npy::WriteNpyError| Error::io(dir, std::io::Error::other(e));
-        put("encoder.npy", npy2(&coords.encoder).map_err(io)?)?;
-        put("decoder.npy", npy2(&coords.decoder).map_err(io)?)?;
+        if let InputBasis::Reduced { encoder, decoder } = &coords.input_basis {
+            put("encoder.npy", npy2(encoder).map_err(io)?)?;
+            put("decoder.npy", npy2(decoder).map_err(io)?)?;
+        }
         put("output_basis.npy", npy2(&coords.output_basis).map_err(io)?)?;
         put("input_shift.npy", npy1(&coords.input_shift).map_err(io)?)?;
         put("output_shift.npy", npy1(&coords.output_shift).map_err(io)?)?;
@@ -315,6 +321,15 @@ impl Surrogate {
         let (d_m, d_q) = (record.problem.input_dim, record.problem.output_dim);
         let shape = record.architecture.mlp;
         let (r_m, r_q) = (shape.input, shape.output);
+        let identity = record.architecture.input_basis == IDENTITY_BASIS;
+        if identity && r_m != d_m {
+            return Err(Error::invalid(
+                meta.display().to_string(),
+                "architecture.mlp.input",
+                format!("d_M = {d_m} for the identity input basis"),
+                r_m,
+            ));
+        }
         let read2 = |name: &str, rows: usize, cols: usize| -> Result<Array2<f64>> {
             let bytes = read(name)?;
             let path = dir.join(name);
@@ -361,9 +376,16 @@ impl Surrogate {
                 ));
             }
         }
+        let input_basis = if identity {
+            InputBasis::Identity { dim: d_m }
+        } else {
+            InputBasis::reduced(
+                read2("encoder.npy", d_m, r_m)?,
+                read2("decoder.npy", d_m, r_m)?,
+            )
+        };
         let coordinates = ReducedCoordinates {
-            encoder: read2("encoder.npy", d_m, r_m)?,
-            decoder: read2("decoder.npy", d_m, r_m)?,
+            input_basis,
             input_shift: read1("input_shift.npy", d_m)?,
             output_basis: read2("output_basis.npy", d_q, r_q)?,
             output_shift: read1("output_shift.npy", d_q)?,

@@ -43,17 +43,46 @@ pub struct Samples {
 /// (see `ReducedCoordinates::samples_from`).
 #[derive(Debug, Clone)]
 pub struct JacobianMetric {
-    /// D, [k, input] row-major.
-    pub directions: Vec<f32>,
-    pub k: usize,
+    pub directions: MetricDirections,
     /// S, [output].
     pub output_scale: Vec<f32>,
+}
+
+/// The input directions D of a [`JacobianMetric`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricDirections {
+    /// D given by its rows, [k, input] row-major.
+    Rows { d: Vec<f32>, k: usize },
+    /// D = diag(s) (k = input), never formed: S ∇φ D is a column scaling of ∇φ.
+    Diagonal(Vec<f32>),
+}
+
+impl MetricDirections {
+    /// Number of directions k.
+    pub fn count(&self) -> usize {
+        match self {
+            MetricDirections::Rows { k, .. } => *k,
+            MetricDirections::Diagonal(s) => s.len(),
+        }
+    }
+
+    /// Dᵀ v for a vector v of length k (an input-space direction).
+    fn transpose_apply(&self, v: impl Fn(usize) -> f64, input: usize) -> Vec<f64> {
+        match self {
+            MetricDirections::Rows { d, k } => (0..input)
+                .map(|b| (0..*k).map(|l| f64::from(d[l * input + b]) * v(l)).sum())
+                .collect(),
+            MetricDirections::Diagonal(s) => (0..input).map(|b| f64::from(s[b]) * v(b)).collect(),
+        }
+    }
 }
 
 impl Samples {
     /// Columns of a Jacobian target: k with a metric, `input` without.
     pub fn jacobian_columns(&self) -> usize {
-        self.metric.as_ref().map_or(self.input, |m| m.k)
+        self.metric
+            .as_ref()
+            .map_or(self.input, |m| m.directions.count())
     }
 }
 
@@ -146,16 +175,15 @@ impl Samples {
                         .map_or(1.0, |m| f64::from(m.output_scale[a]));
                     uu.extend((0..rank).map(|k| (scale * u[(a, k)]) as f32));
                 }
+                let columns: Vec<Vec<f64>> = (0..rank)
+                    .map(|k| match &self.metric {
+                        None => (0..self.input).map(|b| v[(b, k)]).collect(),
+                        Some(m) => m.directions.transpose_apply(|l| v[(l, k)], self.input),
+                    })
+                    .collect();
                 let mut vv = Vec::with_capacity(self.input * rank);
                 for b in 0..self.input {
-                    vv.extend((0..rank).map(|k| {
-                        match &self.metric {
-                            None => v[(b, k)] as f32,
-                            Some(m) => (0..m.k)
-                                .map(|l| f64::from(m.directions[l * self.input + b]) * v[(l, k)])
-                                .sum::<f64>() as f32,
-                        }
-                    }));
+                    vv.extend(columns.iter().map(|col| col[b] as f32));
                 }
                 (uu, (0..rank).map(|k| s[k] as f32).collect(), vv)
             })
@@ -192,10 +220,18 @@ impl Samples {
 /// The Jacobian target of one batch.
 enum JacobianTarget {
     None,
-    /// The target [B, out, k], shared directions D [k, in] and scale S [1, out, 1] of a metric.
-    Full(Tensor<3>, Option<(Tensor<2>, Tensor<3>)>),
+    /// The target [B, out, k] and a metric's directions and scale S [1, out, 1].
+    Full(Tensor<3>, Option<(MetricTensor, Tensor<3>)>),
     /// Directions D = V_kᵀ [B, k, in], left vectors U_kᵀ [B, k, out], target diag(Σ_k) [B, k, k].
     Singular(Tensor<3>, Tensor<3>, Tensor<3>),
+}
+
+/// The input directions of a metric as a tensor.
+enum MetricTensor {
+    /// D [k, in], shared by the batch.
+    Rows(Tensor<2>),
+    /// diag(D) as [1, 1, in].
+    Diagonal(Tensor<3>),
 }
 
 /// Builds the Jacobian target of a batch; `blocks[i]` selects singular indices of row i (all
@@ -219,10 +255,16 @@ fn jacobian_target(
                 device,
             );
             let metric = samples.metric.as_ref().map(|m| {
-                let d = Tensor::<2>::from_data(
-                    TensorData::new(m.directions.clone(), [k, samples.input]),
-                    device,
-                );
+                let d = match &m.directions {
+                    MetricDirections::Rows { d, k } => MetricTensor::Rows(Tensor::from_data(
+                        TensorData::new(d.clone(), [*k, samples.input]),
+                        device,
+                    )),
+                    MetricDirections::Diagonal(s) => MetricTensor::Diagonal(Tensor::from_data(
+                        TensorData::new(s.clone(), [1, 1, samples.input]),
+                        device,
+                    )),
+                };
                 let scale = Tensor::<1>::from_data(
                     TensorData::new(m.output_scale.clone(), [samples.output]),
                     device,
@@ -272,9 +314,16 @@ fn batch_terms(
             let (y, jy) = mlp.forward_with_jacobian(x);
             (relative_l2(y, q), Some(relative_frobenius(jy, j)))
         }
-        JacobianTarget::Full(j, Some((d, scale))) => {
+        JacobianTarget::Full(j, Some((MetricTensor::Rows(d), scale))) => {
             let (y, jd) = mlp.forward_with_directions(x, Some(Directions::Shared(d))); // ∇φ Dᵀ
             (relative_l2(y, q), Some(relative_frobenius(jd * scale, j)))
+        }
+        JacobianTarget::Full(j, Some((MetricTensor::Diagonal(d), scale))) => {
+            let (y, jy) = mlp.forward_with_jacobian(x); // ∇φ, then ∇φ diag(d)
+            (
+                relative_l2(y, q),
+                Some(relative_frobenius(jy * d * scale, j)),
+            )
         }
         JacobianTarget::Singular(d, ut, diag) => {
             let (y, jd) = mlp.forward_with_directions(x, Some(Directions::PerSample(d))); // [B, out, k] = ∇f V_k
