@@ -61,6 +61,13 @@ pub trait Linearization: Send + Sync {
     fn reduced_jacobian(&self) -> Option<&Array2<f64>> {
         None
     }
+    /// The second derivative of q contracted with a cotangent w ∈ ℝ^{d_Q} and applied to
+    /// v ∈ ℝ^{d_M}: (Σ_k w_k ∇²q_k(m)) v = d/dε Jᵀ(m + εv) w at ε = 0 (symmetric in v). `None`
+    /// for a map that provides first derivatives only. Full-Newton Hessians of a misfit
+    /// ½‖q − d‖²_{Γ⁻¹} add this with w = Γ⁻¹(q − d) to the Gauss–Newton term JᵀΓ⁻¹J.
+    fn second_order_action(&self, _w: &[f64], _v: &[f64]) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// A map (z, m) ↦ u(z, m) ∈ ℝ^{d_U} that is differentiable in a control z ∈ ℝ^{n_z}: what

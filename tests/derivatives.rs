@@ -207,3 +207,88 @@ fn newton_converges_quadratically_on_reaction_diffusion() {
     }
     assert!(r[r.len() - 1] < 1e-9 * r[0], "residual history {r:?}");
 }
+
+/// The second-order action H_w v = d/dε Jᵀ(m + εv) w (hIPPYlib's incremental forward/adjoint
+/// Hessian action): Taylor remainder of Jᵀ w of slope 2, and symmetric in v.
+fn second_order_action_is_the_derivative_of_the_adjoint_action(problem: &Problem) {
+    let model = problem.model().unwrap();
+    let m = prior_sample(problem, 31);
+    let (v, v2) = (prior_sample(problem, 32), prior_sample(problem, 33));
+    let w: Vec<f64> = (0..model.output_dim())
+        .map(|k| ((k * 5 % 9) as f64 - 4.0) / 2.0)
+        .collect();
+    let lin = model.linearize(&m).unwrap();
+    let hv = lin
+        .second_order_action(&w, &v)
+        .expect("the diffusion models provide second derivatives");
+    let t = TaylorTest::run(
+        |e| model.linearize(&axpy(&m, e, &v)).unwrap().vjp(&w),
+        &lin.vjp(&w),
+        &hv,
+        EPS0,
+        HALVINGS,
+    );
+    t.assert_second_order("second-order action H_w v", 0.1);
+    let hv2 = lin.second_order_action(&w, &v2).unwrap();
+    let (a, b) = (dot(&v2, &hv), dot(&v, &hv2));
+    assert!(
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()),
+        "symmetry: v₂ᵀ H v₁ = {a}, v₁ᵀ H v₂ = {b}"
+    );
+}
+
+/// The misfit's full Hessian (Gauss–Newton + second-order term) is the derivative of its
+/// gradient: Taylor remainder of slope 2 at a point with a large data residual, where the
+/// Gauss–Newton Hessian alone is not (its remainder is first order).
+fn misfit_hessian_is_the_derivative_of_the_gradient(problem: &Problem) {
+    let model = problem.model().unwrap();
+    let data: Vec<f64> = model
+        .evaluate(&prior_sample(problem, 41))
+        .unwrap()
+        .iter()
+        .map(|q| q + 0.5)
+        .collect();
+    let misfit = GaussianMisfit::new(data, 1e-2).unwrap();
+    let (m, v) = (prior_sample(problem, 42), prior_sample(problem, 43));
+    let lin = model.linearize(&m).unwrap();
+    let gradient = |x: &[f64]| misfit.gradient(model.linearize(x).unwrap().as_ref());
+    let g0 = misfit.gradient(lin.as_ref());
+    let full = misfit.hessian_action(lin.as_ref(), &v).unwrap();
+    TaylorTest::run(|e| gradient(&axpy(&m, e, &v)), &g0, &full, EPS0, HALVINGS)
+        .assert_second_order("misfit Hessian (full)", 0.1);
+    let gn = misfit.gauss_newton_hessian_action(lin.as_ref(), &v);
+    let slope = TaylorTest::run(|e| gradient(&axpy(&m, e, &v)), &g0, &gn, EPS0, HALVINGS).slope();
+    assert!(
+        slope < 1.5,
+        "the Gauss–Newton Hessian should miss the second-order term here (slope {slope})"
+    );
+}
+
+fn load_problem(file: &str) -> Problem {
+    Problem::load(format!("{}/problems/{file}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .with_mesh(N)
+        .unwrap()
+}
+
+#[test]
+fn poisson_second_order_action() {
+    second_order_action_is_the_derivative_of_the_adjoint_action(&load_problem("poisson.toml"));
+}
+
+#[test]
+fn reaction_diffusion_second_order_action() {
+    second_order_action_is_the_derivative_of_the_adjoint_action(&load_problem(
+        "reaction_diffusion.toml",
+    ));
+}
+
+#[test]
+fn poisson_misfit_hessian() {
+    misfit_hessian_is_the_derivative_of_the_gradient(&load_problem("poisson.toml"));
+}
+
+#[test]
+fn reaction_diffusion_misfit_hessian() {
+    misfit_hessian_is_the_derivative_of_the_gradient(&load_problem("reaction_diffusion.toml"));
+}

@@ -80,6 +80,20 @@ pub struct InferenceOptions {
     /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
     #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
     optimizer: Optimizer,
+    /// Newton–CG iterations with the Gauss–Newton Hessian before the full Hessian (used where
+    /// the forward map has second derivatives: the diffusion PDE models).
+    #[arg(long, default_value_t = 5)]
+    gauss_newton_iterations: usize,
+}
+
+impl InferenceOptions {
+    /// Newton–CG settings of these options.
+    fn newton_settings(&self) -> NewtonCgSettings {
+        NewtonCgSettings {
+            gauss_newton_iterations: self.gauss_newton_iterations,
+            ..NewtonCgSettings::default()
+        }
+    }
 }
 
 /// MAP optimizers.
@@ -187,7 +201,7 @@ fn run_inference(
     );
     eprintln!("[{label}] MAP by Newton–CG …");
     let map = match opts.optimizer {
-        Optimizer::NewtonCg => map_newton_cg(&post, prior.mean(), &NewtonCgSettings::default())?,
+        Optimizer::NewtonCg => map_newton_cg(&post, prior.mean(), &opts.newton_settings())?,
         Optimizer::Lbfgs => crate::inference::lbfgs::map_lbfgs(&post, prior.mean(), 2000, 1e-6)?,
     };
     if !map.converged {
@@ -240,7 +254,7 @@ fn run_inference(
     // expensive part: hundreds of Hessian actions) stays the surrogate's.
     let center = if method == Method::Mcmc && kernel.is_delayed() && !is_pde {
         eprintln!("[{label}] refining the MAP with the PDE (warm start) …");
-        let refined = map_newton_cg(&pde_post, &map.m, &NewtonCgSettings::default())?;
+        let refined = map_newton_cg(&pde_post, &map.m, &opts.newton_settings())?;
         report["map_pde_refined"] = json!({
             "iterations": refined.iterations,
             "cost": refined.cost,

@@ -11,5 +11,5 @@ pub mod posterior;
 
 pub use laplace::Laplace;
 pub use mcmc::{KernelKind, McmcSettings};
-pub use newton_cg::{map_newton_cg, NewtonCgSettings};
+pub use newton_cg::{map_newton_cg, MapResult, NewtonCgSettings};
 pub use posterior::{synthetic_data, Posterior};

@@ -1,6 +1,9 @@
 //! MAP point by inexact Newton–CG (hIPPYlib's ReducedSpaceNewtonCG):
-//! - Hessian: Gauss–Newton H = R + Jᵀ Γ⁻¹ J (the `DifferentiableMap` trait carries first
-//!   derivatives only, so GN is used throughout; it is the exact Hessian at zero residual);
+//! - Hessian: Gauss–Newton H = R + Jᵀ Γ⁻¹ J for the first `gauss_newton_iterations` iterations
+//!   (robust far from the MAP point: always positive definite), then the full Hessian
+//!   H = R + Jᵀ Γ⁻¹ J + Σ_k [Γ⁻¹(q − d)]_k ∇²q_k where the map provides second derivatives
+//!   (the diffusion models do, by incremental forward/adjoint solves; maps that do not, such as
+//!   the surrogates, stay with Gauss–Newton). CG–Steihaug stops at negative curvature;
 //! - Newton system H p = −g solved by CG–Steihaug preconditioned with the prior covariance
 //!   C = R⁻¹, to the Eisenstat–Walker tolerance min(0.5, √(‖g‖/‖g₀‖)) relative to ‖g‖_C;
 //! - Armijo backtracking (c = 1e-4, halving); a map evaluation that fails counts as
@@ -21,6 +24,9 @@ pub struct NewtonCgSettings {
     pub max_cg_iterations: usize,
     pub armijo_c: f64,
     pub max_backtracks: usize,
+    /// Iterations with the Gauss–Newton Hessian before switching to the full Hessian
+    /// (hIPPYlib's `GN_iter`; `usize::MAX`: Gauss–Newton throughout).
+    pub gauss_newton_iterations: usize,
 }
 
 impl Default for NewtonCgSettings {
@@ -32,6 +38,7 @@ impl Default for NewtonCgSettings {
             max_cg_iterations: 200,
             armijo_c: 1e-4,
             max_backtracks: 12,
+            gauss_newton_iterations: 5,
         }
     }
 }
@@ -45,6 +52,8 @@ pub struct NewtonRecord {
     pub gradient_norm: f64,
     pub cg_iterations: usize,
     pub step_length: f64,
+    /// "gauss-newton" or "newton": the Hessian of this iteration's CG solve.
+    pub hessian: &'static str,
 }
 
 /// The MAP point and how it was found.
@@ -126,6 +135,7 @@ pub fn map_newton_cg(
             gradient_norm: gnorm,
             cg_iterations: 0,
             step_length: 0.0,
+            hessian: "gauss-newton",
         };
         if gnorm <= (settings.rel_tolerance * g0v).max(settings.abs_tolerance) {
             converged = true;
@@ -133,7 +143,18 @@ pub fn map_newton_cg(
             break;
         }
         let tol = (gnorm / g0v).sqrt().min(0.5);
-        let apply_h = |v: &[f64]| point.hessian_action(post, v);
+        // the full Hessian after the Gauss–Newton iterations, where the map has one
+        let full = std::cell::Cell::new(false);
+        let newton = iteration >= settings.gauss_newton_iterations;
+        let apply_h = |v: &[f64]| {
+            if newton {
+                if let Some(h) = point.newton_hessian_action(post, v) {
+                    full.set(true);
+                    return h;
+                }
+            }
+            point.hessian_action(post, v)
+        };
         let apply_c = |v: &[f64]| post.prior.covariance_mul(v);
         let (p, cg_its) = cg_steihaug(
             &apply_h,
@@ -142,8 +163,12 @@ pub fn map_newton_cg(
             tol,
             settings.max_cg_iterations,
         );
-        incremental += 2 * cg_its;
+        // J v and Jᵀ w per Gauss–Newton product; two more solves for the second-order term
+        incremental += if full.get() { 4 } else { 2 } * cg_its;
         record.cg_iterations = cg_its;
+        if full.get() {
+            record.hessian = "newton";
+        }
         let slope = dot(&point.gradient, &p);
         let mut alpha = 1.0;
         let mut accepted = None;

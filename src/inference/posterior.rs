@@ -134,13 +134,24 @@ impl<'a> Posterior<'a> {
 impl PosteriorPoint<'_> {
     /// H v = R v + Jᵀ Γ⁻¹ J v (Gauss–Newton).
     pub fn hessian_action(&self, post: &Posterior<'_>, v: &[f64]) -> Vec<f64> {
-        let mut h = post.prior.precision_mul(v);
-        for (a, b) in h.iter_mut().zip(
+        self.add_prior(
+            post,
+            v,
             post.misfit
                 .gauss_newton_hessian_action(self.lin.as_ref(), v),
-        ) {
-            *a += b;
-        }
+        )
+    }
+
+    /// The full Hessian action H v = R v + Jᵀ Γ⁻¹ J v + (Σ_k [Γ⁻¹(q − d)]_k ∇²q_k) v, when the
+    /// map provides second derivatives; `None` otherwise.
+    pub fn newton_hessian_action(&self, post: &Posterior<'_>, v: &[f64]) -> Option<Vec<f64>> {
+        let misfit = post.misfit.hessian_action(self.lin.as_ref(), v)?;
+        Some(self.add_prior(post, v, misfit))
+    }
+
+    fn add_prior(&self, post: &Posterior<'_>, v: &[f64], misfit: Vec<f64>) -> Vec<f64> {
+        let mut h = post.prior.precision_mul(v);
+        h.iter_mut().zip(misfit).for_each(|(a, b)| *a += b);
         h
     }
 }

@@ -195,6 +195,7 @@ impl ConvectionModel {
             state,
             output,
             stats,
+            curvature: None,
         })
     }
 }

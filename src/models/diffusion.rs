@@ -246,7 +246,106 @@ impl DiffusionModel {
             state,
             output,
             stats,
+            curvature: Some(Box::new(DiffusionCurvature {
+                model: self,
+                m: m.to_vec(),
+            })),
         })
+    }
+}
+
+/// Second derivatives of ℓ = pᵀ r(u, m) = Σ_T W_T(m) p_Tᵀ D_T u_T + c Σ_T Σ_q ω_q u_q³ p_q
+/// (ω_q = w_q |T|, values at the degree-4 points), with W_T = |T| Σ_q w_q e^{m_q}:
+///   ℒ_um v = Σ_T (∇W_T·v_T) D_T p_T,           ℒ_uu û = Σ_T Σ_q 6c ω_q u_q û_q p_q λ_q,
+///   ℒ_mu û = Σ_T ∇W_T (p_Tᵀ D_T û_T),          ℒ_mm v = Σ_T (∇²W_T v_T) (p_Tᵀ D_T u_T),
+/// where ∂_a W_T = |T| Σ_q w_q e^{m_q} λ_a and ∂²_ab W_T = |T| Σ_q w_q e^{m_q} λ_a λ_b.
+struct DiffusionCurvature<'a> {
+    model: &'a DiffusionModel,
+    m: Vec<f64>,
+}
+
+/// (e^{m_q} w_q |T|) at the degree-4 points of a triangle with nodal values `mv`.
+fn exp_weights(mv: [f64; 3], area: f64) -> [f64; 6] {
+    let mut e = [0.0; 6];
+    for (eq, q) in e.iter_mut().zip(&DEGREE4) {
+        let l = q.barycentric;
+        *eq = area * q.weight * (l[0] * mv[0] + l[1] * mv[1] + l[2] * mv[2]).exp();
+    }
+    e
+}
+
+/// Σ_b d_ab x_b
+fn local_mul(d: &[[f64; 3]; 3], x: [f64; 3]) -> [f64; 3] {
+    [0, 1, 2].map(|a| d[a][0] * x[0] + d[a][1] * x[1] + d[a][2] * x[2])
+}
+
+fn at(values: &[f64], tri: &[usize; 3]) -> [f64; 3] {
+    [values[tri[0]], values[tri[1]], values[tri[2]]]
+}
+
+fn dot3(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+impl super::implicit::ResidualCurvature for DiffusionCurvature<'_> {
+    fn state_rows(&self, state: &[f64], p: &[f64], u_hat: &[f64], v: &[f64]) -> Vec<f64> {
+        let model = self.model;
+        let mut out = vec![0.0; model.dofs.len()];
+        for (t, (tri, g)) in model
+            .mesh
+            .triangles()
+            .iter()
+            .zip(model.mesh.geometry())
+            .enumerate()
+        {
+            let e = exp_weights(at(&self.m, tri), g.area);
+            let vt = at(v, tri);
+            let dwv: f64 = DEGREE4
+                .iter()
+                .zip(&e)
+                .map(|(q, eq)| eq * dot3(q.barycentric, vt))
+                .sum();
+            let pt = at(p, tri);
+            let mut local = local_mul(&g.gradient_products(), pt).map(|x| dwv * x);
+            if model.reaction != 0.0 {
+                let (ut, ht) = (at(state, tri), at(u_hat, tri));
+                for (q, w) in DEGREE4.iter().zip(&model.reaction_weights[t]) {
+                    let l = q.barycentric;
+                    let s = 6.0 * w * dot3(l, ut) * dot3(l, ht) * dot3(l, pt);
+                    for a in 0..3 {
+                        local[a] += s * l[a];
+                    }
+                }
+            }
+            for a in 0..3 {
+                if let Some(i) = model.triangle_dofs[t][a] {
+                    out[i] += local[a];
+                }
+            }
+        }
+        out
+    }
+
+    fn parameter_rows(&self, state: &[f64], p: &[f64], u_hat: &[f64], v: &[f64]) -> Vec<f64> {
+        let model = self.model;
+        let mut out = vec![0.0; model.mesh.num_vertices()];
+        for (tri, g) in model.mesh.triangles().iter().zip(model.mesh.geometry()) {
+            let e = exp_weights(at(&self.m, tri), g.area);
+            let d = g.gradient_products();
+            let pt = at(p, tri);
+            let p_d_uhat = dot3(pt, local_mul(&d, at(u_hat, tri)));
+            let p_d_u = dot3(pt, local_mul(&d, at(state, tri)));
+            let vt = at(v, tri);
+            for (q, eq) in DEGREE4.iter().zip(&e) {
+                let l = q.barycentric;
+                // ∂_a W part with û, ∂²_ab W v_b part with u
+                let s = eq * (p_d_uhat + dot3(l, vt) * p_d_u);
+                for a in 0..3 {
+                    out[tri[a]] += s * l[a];
+                }
+            }
+        }
+        out
     }
 }
 

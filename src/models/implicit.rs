@@ -6,6 +6,12 @@
 //!   J v = −B A⁻¹ Gᵀ v,     Jᵀ w = −G A⁻ᵀ Bᵀ w,     J = −(G A⁻ᵀ B_fᵀ)ᵀ,
 //! so J v and Jᵀ w cost one solve each on the kept factor, and the full Jacobian d_Q solves
 //! (done as one blocked multi-right-hand-side solve).
+//!
+//! Second derivatives (hIPPYlib's Hessian action, for models that provide the curvature of the
+//! residual): with ℒ(u, m, p) = wᵀB u + pᵀ r(u, m), the adjoint Aᵀ p = −Bᵀ w gives
+//! ∇_m(wᵀq) = (∂r/∂m)ᵀ p = G p, and its derivative along v is
+//!   û = −A⁻¹ Gᵀ v,   Aᵀ p̂ = −(ℒ_uu û + ℒ_um v),   H_w v = ℒ_mu û + ℒ_mm v + G p̂:
+//! two more solves on the kept factor.
 
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -14,6 +20,16 @@ use super::{ForwardStats, PdeLinearization};
 use crate::fem::sparse::LinearSolver;
 use crate::fem::{DofMap, PointObservation, SparsePattern};
 use crate::map::Linearization;
+
+/// The curvature of the residual's pairing ℓ(u, m) = pᵀ r(u, m) with a fixed adjoint p, as a
+/// model that provides second derivatives computes it. Nodal vectors are full (Dirichlet nodes
+/// included, where p and û vanish).
+pub trait ResidualCurvature: Send + Sync {
+    /// ℒ_uu û + ℒ_um v on the free nodes: the derivative in u of pᵀ[(∂r/∂u) û + (∂r/∂m) v].
+    fn state_rows(&self, state: &[f64], p: &[f64], u_hat: &[f64], v: &[f64]) -> Vec<f64>;
+    /// ℒ_mu û + ℒ_mm v ∈ ℝ^{d_M}: the derivative in m of the same pairing.
+    fn parameter_rows(&self, state: &[f64], p: &[f64], u_hat: &[f64], v: &[f64]) -> Vec<f64>;
+}
 
 /// A PDE model linearized at m.
 pub struct ImplicitLinearization<'a> {
@@ -33,6 +49,27 @@ pub struct ImplicitLinearization<'a> {
     pub output: Vec<f64>,
     /// Cost of the forward solve.
     pub stats: ForwardStats,
+    /// Second derivatives of the residual, when the model provides them.
+    pub curvature: Option<Box<dyn ResidualCurvature + 'a>>,
+}
+
+impl ImplicitLinearization<'_> {
+    /// û = −A⁻¹ Gᵀ v on the free nodes.
+    fn incremental_state(&self, v: &[f64]) -> Vec<f64> {
+        let mut rhs = vec![0.0; self.dofs.len()];
+        self.coupling_pattern
+            .mul_transpose(&self.coupling, v, &mut rhs);
+        rhs.iter_mut().for_each(|r| *r = -*r);
+        self.solver.solve_in_place(&mut rhs);
+        rhs
+    }
+
+    /// A free-node vector as a full nodal one (zero at Dirichlet nodes).
+    fn full(&self, free: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.state.len()];
+        self.dofs.scatter(free, &mut out);
+        out
+    }
 }
 
 impl Linearization for ImplicitLinearization<'_> {
@@ -41,14 +78,31 @@ impl Linearization for ImplicitLinearization<'_> {
     }
 
     fn jvp(&self, v: &[f64]) -> Vec<f64> {
-        let mut rhs = vec![0.0; self.dofs.len()];
-        self.coupling_pattern
-            .mul_transpose(&self.coupling, v, &mut rhs);
-        rhs.iter_mut().for_each(|r| *r = -*r);
-        self.solver.solve_in_place(&mut rhs);
-        let mut du = vec![0.0; self.state.len()];
-        self.dofs.scatter(&rhs, &mut du);
+        let du = self.full(&self.incremental_state(v));
         self.observation.apply(&du)
+    }
+
+    /// H_w v = ℒ_mu û + ℒ_mm v + G p̂ (module doc): four solves on the kept factor.
+    fn second_order_action(&self, w: &[f64], v: &[f64]) -> Option<Vec<f64>> {
+        let curvature = self.curvature.as_ref()?;
+        // adjoint Aᵀ p = −Bᵀ w
+        let mut b = vec![0.0; self.state.len()];
+        self.observation.add_transpose(w, &mut b);
+        let mut p = self.dofs.gather(&b);
+        self.solver.solve_transpose_in_place(&mut p);
+        p.iter_mut().for_each(|x| *x = -*x);
+        let p = self.full(&p);
+        let u_hat = self.full(&self.incremental_state(v));
+        // incremental adjoint Aᵀ p̂ = −(ℒ_uu û + ℒ_um v)
+        let mut p_hat = curvature.state_rows(&self.state, &p, &u_hat, v);
+        p_hat.iter_mut().for_each(|x| *x = -*x);
+        self.solver.solve_transpose_in_place(&mut p_hat);
+        let mut out = curvature.parameter_rows(&self.state, &p, &u_hat, v);
+        let mut g_p_hat = vec![0.0; out.len()];
+        self.coupling_pattern
+            .mul(&self.coupling, &p_hat, &mut g_p_hat);
+        out.iter_mut().zip(&g_p_hat).for_each(|(o, g)| *o += g);
+        Some(out)
     }
 
     fn vjp(&self, w: &[f64]) -> Vec<f64> {
