@@ -579,10 +579,17 @@ fn write_chain_plots(chains: &[ChainState], out: &Path) -> Result<()> {
     )
 }
 
-/// The surrogate of a model folder, checked against the problem.
 /// The mMALA subspace V from `dir/decoder.npy`, checked to be R-orthonormal (Vᵀ R V = I).
 fn load_subspace(dir: &Path, prior: &crate::prior::BiLaplacianPrior) -> Result<Array2<f64>> {
     let path = dir.join("decoder.npy");
+    if !path.exists() {
+        return Err(Error::invalid(
+            "command line",
+            "--subspace",
+            "a folder with decoder.npy: a `dino bases` folder or a DIPNet model (a generic network has no input basis)",
+            dir.display(),
+        ));
+    }
     let v = crate::io::npy::read_matrix(&path, prior.dim(), "decoder")?;
     let rv = crate::bases::eigensolver::columnwise(&v, |c| prior.precision_mul(c));
     let gram = v.t().dot(&rv);
