@@ -206,9 +206,16 @@ pub fn run(args: StudyArgs) -> Result<()> {
                     n,
                 ));
             }
-            let subset = data.head(n);
+            // the whole set is borrowed, not copied (full Jacobians: 3.5 GB at N = 4096)
+            let head;
+            let subset = if n == data.len() {
+                &data
+            } else {
+                head = data.head(n);
+                &head
+            };
             let with_jacobians = losses.iter().any(|&l| l != LossName::L2);
-            let (coords, samples, _) = reduced_samples(&subset, input, r_q, with_jacobians)?;
+            let (coords, samples, _) = reduced_samples(subset, input, r_q, with_jacobians)?;
             let r_m = coords.input_basis.rank();
             let (train_set, validation) = samples.split(0.1, args.seed);
             for &loss_name in &losses {
