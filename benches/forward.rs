@@ -1,7 +1,9 @@
 //! Forward-model costs. For each problem and mesh size:
 //! `forward_solve` (assembly + factorization + solve, every Newton iteration for nonlinear models),
 //! `full_jacobian` (all 50 rows on the kept factorization: one blocked 50-column solve + 50 sparse
-//! products with the assembled ∂r/∂m), `jacobian_action` (one J v), `prior_sample`.
+//! products with the assembled ∂r/∂m), `jacobian_action` (one J v), `second_order_action` (the
+//! full-Newton term (Σ_k w_k ∇²q_k) v: four solves and two element loops, where the model has it),
+//! `prior_sample`.
 //! Poisson at n = 64, 128, 256; the nonlinear models at n = 64, 128 (their Newton iteration counts
 //! are printed when the bench starts).
 
@@ -43,6 +45,12 @@ fn bench_problem(c: &mut Criterion, name: &str, file: &str, sizes: &[i64]) {
         group.bench_with_input(BenchmarkId::new("jacobian_action", n), &n, |b, _| {
             b.iter(|| black_box(lin.jvp(&v)))
         });
+        let w = vec![1.0; lin.output().len()];
+        if lin.second_order_action(&w, &v).is_some() {
+            group.bench_with_input(BenchmarkId::new("second_order_action", n), &n, |b, _| {
+                b.iter(|| black_box(lin.second_order_action(&w, &v)))
+            });
+        }
         if name == "poisson" {
             group.bench_with_input(BenchmarkId::new("prior_sample", n), &n, |b, _| {
                 let mut rng = stream(3, Purpose::PriorSample, 0);
