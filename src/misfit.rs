@@ -70,9 +70,10 @@ impl GaussianMisfit {
     /// Full Hessian action H v = Jᵀ Γ⁻¹ J v + (Σ_k [Γ⁻¹(q − d)]_k ∇²q_k) v, when the map
     /// provides second derivatives ([`Linearization::second_order_action`]); `None` otherwise.
     pub fn hessian_action(&self, lin: &dyn Linearization, v: &[f64]) -> Option<Vec<f64>> {
-        let curvature = lin.second_order_action(&self.weighted_residual(lin.output()), v)?;
-        let mut h = self.gauss_newton_hessian_action(lin, v);
-        h.iter_mut().zip(&curvature).for_each(|(a, b)| *a += b);
-        Some(h)
+        lin.misfit_hessian_action(
+            &self.weighted_residual(lin.output()),
+            self.noise_variance,
+            v,
+        )
     }
 }

@@ -163,8 +163,9 @@ pub fn map_newton_cg(
             tol,
             settings.max_cg_iterations,
         );
-        // J v and Jᵀ w per Gauss–Newton product; two more solves for the second-order term
-        incremental += if full.get() { 4 } else { 2 } * cg_its;
+        // two solves per Hessian product (J v, Jᵀ w; fused with the second-order term for the
+        // full Hessian), plus the adjoint of the residual once per full-Newton iteration
+        incremental += 2 * cg_its + usize::from(full.get());
         record.cg_iterations = cg_its;
         if full.get() {
             record.hessian = "newton";

@@ -195,6 +195,7 @@ impl ConvectionModel {
             state,
             output,
             stats,
+            adjoint_cache: std::sync::Mutex::new(None),
             curvature: None,
         })
     }

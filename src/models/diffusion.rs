@@ -246,9 +246,11 @@ impl DiffusionModel {
             state,
             output,
             stats,
+            adjoint_cache: std::sync::Mutex::new(None),
             curvature: Some(Box::new(DiffusionCurvature {
                 model: self,
                 m: m.to_vec(),
+                exp_weights: std::sync::OnceLock::new(),
             })),
         })
     }
@@ -262,6 +264,21 @@ impl DiffusionModel {
 struct DiffusionCurvature<'a> {
     model: &'a DiffusionModel,
     m: Vec<f64>,
+    /// e^{m_q} w_q |T| per triangle, computed at the first Hessian action and kept.
+    exp_weights: std::sync::OnceLock<Vec<[f64; 6]>>,
+}
+
+impl DiffusionCurvature<'_> {
+    fn exp_weights(&self) -> &[[f64; 6]] {
+        self.exp_weights.get_or_init(|| {
+            let mesh = &self.model.mesh;
+            mesh.triangles()
+                .iter()
+                .zip(mesh.geometry())
+                .map(|(tri, g)| exp_weights(at(&self.m, tri), g.area))
+                .collect()
+        })
+    }
 }
 
 /// (e^{m_q} w_q |T|) at the degree-4 points of a triangle with nodal values `mv`.
@@ -290,6 +307,7 @@ fn dot3(a: [f64; 3], b: [f64; 3]) -> f64 {
 impl super::implicit::ResidualCurvature for DiffusionCurvature<'_> {
     fn state_rows(&self, state: &[f64], p: &[f64], u_hat: &[f64], v: &[f64]) -> Vec<f64> {
         let model = self.model;
+        let weights = self.exp_weights();
         let mut out = vec![0.0; model.dofs.len()];
         for (t, (tri, g)) in model
             .mesh
@@ -298,11 +316,11 @@ impl super::implicit::ResidualCurvature for DiffusionCurvature<'_> {
             .zip(model.mesh.geometry())
             .enumerate()
         {
-            let e = exp_weights(at(&self.m, tri), g.area);
+            let e = &weights[t];
             let vt = at(v, tri);
             let dwv: f64 = DEGREE4
                 .iter()
-                .zip(&e)
+                .zip(e)
                 .map(|(q, eq)| eq * dot3(q.barycentric, vt))
                 .sum();
             let pt = at(p, tri);
@@ -328,15 +346,21 @@ impl super::implicit::ResidualCurvature for DiffusionCurvature<'_> {
 
     fn parameter_rows(&self, state: &[f64], p: &[f64], u_hat: &[f64], v: &[f64]) -> Vec<f64> {
         let model = self.model;
+        let weights = self.exp_weights();
         let mut out = vec![0.0; model.mesh.num_vertices()];
-        for (tri, g) in model.mesh.triangles().iter().zip(model.mesh.geometry()) {
-            let e = exp_weights(at(&self.m, tri), g.area);
+        for ((tri, g), e) in model
+            .mesh
+            .triangles()
+            .iter()
+            .zip(model.mesh.geometry())
+            .zip(weights)
+        {
             let d = g.gradient_products();
             let pt = at(p, tri);
             let p_d_uhat = dot3(pt, local_mul(&d, at(u_hat, tri)));
             let p_d_u = dot3(pt, local_mul(&d, at(state, tri)));
             let vt = at(v, tri);
-            for (q, eq) in DEGREE4.iter().zip(&e) {
+            for (q, eq) in DEGREE4.iter().zip(e) {
                 let l = q.barycentric;
                 // ∂_a W part with û, ∂²_ab W v_b part with u
                 let s = eq * (p_d_uhat + dot3(l, vt) * p_d_u);

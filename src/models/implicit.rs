@@ -51,6 +51,9 @@ pub struct ImplicitLinearization<'a> {
     pub stats: ForwardStats,
     /// Second derivatives of the residual, when the model provides them.
     pub curvature: Option<Box<dyn ResidualCurvature + 'a>>,
+    /// The adjoint p of the last cotangent w (full nodal vector), reused while w is the same
+    /// (every Hessian action of one Newton iteration has w = Γ⁻¹(q − d)).
+    pub adjoint_cache: std::sync::Mutex<Option<(Vec<f64>, Vec<f64>)>>,
 }
 
 impl ImplicitLinearization<'_> {
@@ -62,6 +65,49 @@ impl ImplicitLinearization<'_> {
         rhs.iter_mut().for_each(|r| *r = -*r);
         self.solver.solve_in_place(&mut rhs);
         rhs
+    }
+
+    /// The adjoint Aᵀ p = −Bᵀ w as a full nodal vector, from the cache when w is the last one.
+    fn adjoint(&self, w: &[f64]) -> Vec<f64> {
+        let mut cache = self.adjoint_cache.lock().expect("adjoint cache");
+        if let Some((cached_w, p)) = cache.as_ref() {
+            if cached_w.as_slice() == w {
+                return p.clone();
+            }
+        }
+        let mut b = vec![0.0; self.state.len()];
+        self.observation.add_transpose(w, &mut b);
+        let mut p = self.dofs.gather(&b);
+        self.solver.solve_transpose_in_place(&mut p);
+        p.iter_mut().for_each(|x| *x = -*x);
+        let p = self.full(&p);
+        *cache = Some((w.to_vec(), p.clone()));
+        p
+    }
+
+    /// ℒ_mu û + ℒ_mm v + G A⁻ᵀ(extra − ℒ_uu û − ℒ_um v) for û = −A⁻¹Gᵀv: the second-order
+    /// action with an extra right-hand side `extra` (free nodes) folded into its adjoint solve.
+    fn second_order_with(
+        &self,
+        curvature: &dyn ResidualCurvature,
+        w: &[f64],
+        u_hat: &[f64],
+        v: &[f64],
+        extra: Option<&[f64]>,
+    ) -> Vec<f64> {
+        let p = self.adjoint(w);
+        let u_hat = self.full(u_hat);
+        let mut rhs = curvature.state_rows(&self.state, &p, &u_hat, v);
+        rhs.iter_mut().for_each(|x| *x = -*x);
+        if let Some(extra) = extra {
+            rhs.iter_mut().zip(extra).for_each(|(r, e)| *r += e);
+        }
+        self.solver.solve_transpose_in_place(&mut rhs);
+        let mut out = curvature.parameter_rows(&self.state, &p, &u_hat, v);
+        let mut g_x = vec![0.0; out.len()];
+        self.coupling_pattern.mul(&self.coupling, &rhs, &mut g_x);
+        out.iter_mut().zip(&g_x).for_each(|(o, g)| *o += g);
+        out
     }
 
     /// A free-node vector as a full nodal one (zero at Dirichlet nodes).
@@ -82,27 +128,29 @@ impl Linearization for ImplicitLinearization<'_> {
         self.observation.apply(&du)
     }
 
-    /// H_w v = ℒ_mu û + ℒ_mm v + G p̂ (module doc): four solves on the kept factor.
+    /// H_w v = ℒ_mu û + ℒ_mm v + G p̂ (module doc): two solves on the kept factor (û and p̂),
+    /// plus the adjoint p once per cotangent w.
     fn second_order_action(&self, w: &[f64], v: &[f64]) -> Option<Vec<f64>> {
         let curvature = self.curvature.as_ref()?;
-        // adjoint Aᵀ p = −Bᵀ w
+        let u_hat = self.incremental_state(v);
+        Some(self.second_order_with(curvature.as_ref(), w, &u_hat, v, None))
+    }
+
+    /// JᵀΓ⁻¹J v + H_w v with one incremental state û and one adjoint solve: since
+    /// Jᵀ y = −G A⁻ᵀ Bᵀ y, the Gauss–Newton part joins p̂'s right-hand side as −Bᵀ Γ⁻¹ B û.
+    fn misfit_hessian_action(&self, w: &[f64], noise_variance: f64, v: &[f64]) -> Option<Vec<f64>> {
+        let curvature = self.curvature.as_ref()?;
+        let u_hat = self.incremental_state(v);
+        let jv: Vec<f64> = self
+            .observation
+            .apply(&self.full(&u_hat))
+            .iter()
+            .map(|x| -x / noise_variance)
+            .collect();
         let mut b = vec![0.0; self.state.len()];
-        self.observation.add_transpose(w, &mut b);
-        let mut p = self.dofs.gather(&b);
-        self.solver.solve_transpose_in_place(&mut p);
-        p.iter_mut().for_each(|x| *x = -*x);
-        let p = self.full(&p);
-        let u_hat = self.full(&self.incremental_state(v));
-        // incremental adjoint Aᵀ p̂ = −(ℒ_uu û + ℒ_um v)
-        let mut p_hat = curvature.state_rows(&self.state, &p, &u_hat, v);
-        p_hat.iter_mut().for_each(|x| *x = -*x);
-        self.solver.solve_transpose_in_place(&mut p_hat);
-        let mut out = curvature.parameter_rows(&self.state, &p, &u_hat, v);
-        let mut g_p_hat = vec![0.0; out.len()];
-        self.coupling_pattern
-            .mul(&self.coupling, &p_hat, &mut g_p_hat);
-        out.iter_mut().zip(&g_p_hat).for_each(|(o, g)| *o += g);
-        Some(out)
+        self.observation.add_transpose(&jv, &mut b);
+        let extra = self.dofs.gather(&b);
+        Some(self.second_order_with(curvature.as_ref(), w, &u_hat, v, Some(&extra)))
     }
 
     fn vjp(&self, w: &[f64]) -> Vec<f64> {

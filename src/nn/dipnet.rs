@@ -213,6 +213,32 @@ impl ReducedCoordinates {
         })
     }
 
+    /// True when U = I (r_Q = d_Q): decoding is then the identity and is skipped.
+    pub fn output_basis_is_identity(&self) -> bool {
+        let u = &self.output_basis;
+        u.is_square()
+            && u.indexed_iter()
+                .all(|((i, j), &x)| x == if i == j { 1.0 } else { 0.0 })
+    }
+
+    /// U y for a reduced output y.
+    fn decode(&self, y: Array1<f64>) -> Array1<f64> {
+        if self.output_basis_is_identity() {
+            y
+        } else {
+            self.output_basis.dot(&y)
+        }
+    }
+
+    /// U K for a reduced Jacobian K (r_Q × r_M).
+    fn decode_columns(&self, k: Array2<f64>) -> Array2<f64> {
+        if self.output_basis_is_identity() {
+            k
+        } else {
+            self.output_basis.dot(&k)
+        }
+    }
+
     /// Normalized network inputs (c − μ_c)/σ_c for parameters m (N × d_M).
     pub fn network_inputs(&self, m: &Array2<f64>) -> Array2<f64> {
         (self.input_basis.encode_rows(&(m - &self.input_shift)) - &self.input_mean)
@@ -261,8 +287,7 @@ impl ReducedCoordinates {
             };
             (power(0.5), power(-0.5))
         });
-        let output_is_identity =
-            self.output_basis.nrows() == r_q && self.output_basis == Array2::<f64>::eye(r_q);
+        let output_is_identity = self.output_basis_is_identity();
         let jacobian = jacobians.map(|data| {
             let js = match data {
                 JacobianData::Full(js) | JacobianData::ProjectedOnEncoder(js) => js,
@@ -345,10 +370,10 @@ impl DipNet {
         let x = (c - &rc.input_mean) / &rc.input_std;
         let (phi, dphi) = self.network.forward_with_jacobian(x.view());
         let psi = &rc.output_mean + &(&rc.output_std * &phi);
-        let output = &rc.output_shift + &rc.output_basis.dot(&psi);
+        let output = &rc.output_shift + &rc.decode(psi);
         let scaled = dphi * rc.output_std.view().insert_axis(Axis(1))
             / rc.input_std.view().insert_axis(Axis(0));
-        (output, rc.output_basis.dot(&scaled))
+        (output, rc.decode_columns(scaled))
     }
 }
 
@@ -373,7 +398,7 @@ impl DifferentiableMap for DipNet {
         let rc = &self.coordinates;
         let x = (self.encode(m) - &rc.input_mean) / &rc.input_std;
         let psi = &rc.output_mean + &(&rc.output_std * &self.network.forward(x.view()));
-        Ok((&rc.output_shift + &rc.output_basis.dot(&psi)).to_vec())
+        Ok((&rc.output_shift + &rc.decode(psi)).to_vec())
     }
 
     fn input_encoder(&self) -> Option<&Array2<f64>> {
