@@ -406,9 +406,6 @@ fn newton_cg_converges_fast_near_the_map_on_poisson() {
     assert!(g[last] / g[last - 1] < 1e-2, "{g:?}");
 }
 
-/// The shipped surrogate and the PDE give nearby MAP points for the default synthetic data
-/// (prior sample with seed 0, 1% noise), and the PDE Newton–CG warm-started at the surrogate MAP
-/// reaches the PDE optimum.
 /// J V of the shipped DIPNet through its encoder, J_r (Eᵀ V), equals its full Jacobian times V.
 #[test]
 fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
