@@ -406,10 +406,8 @@ fn newton_cg_converges_fast_near_the_map_on_poisson() {
     assert!(g[last] / g[last - 1] < 1e-2, "{g:?}");
 }
 
-/// J V of the shipped DIPNet through its encoder, J_r (Eᵀ V), equals its full Jacobian times V.
-#[test]
-fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
-    use dino::inference::mmala::{BasisJacobian, Subspace};
+/// problems/poisson.toml and the shipped DIPNet trained for it.
+fn shipped_surrogate() -> (dino::problem::Problem, dino::nn::Surrogate) {
     let problem = dino::problem::Problem::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/problems/poisson.toml"
@@ -420,6 +418,14 @@ fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
         "/surrogates/poisson-dipnet"
     )))
     .unwrap();
+    (problem, surrogate)
+}
+
+/// J V of the shipped DIPNet through its encoder, J_r (Eᵀ V), equals its full Jacobian times V.
+#[test]
+fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
+    use dino::inference::mmala::{BasisJacobian, Subspace};
+    let (problem, surrogate) = shipped_surrogate();
     let prior = problem.prior().unwrap();
     let data = vec![0.0; surrogate.net.output_dim()];
     let post = Posterior::new(
@@ -448,16 +454,7 @@ fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
 
 #[test]
 fn shipped_surrogate_map_agrees_with_the_pde_map() {
-    let problem = dino::problem::Problem::load(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/problems/poisson.toml"
-    ))
-    .unwrap();
-    let surrogate = dino::nn::Surrogate::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/surrogates/poisson-dipnet"
-    )))
-    .unwrap();
+    let (problem, surrogate) = shipped_surrogate();
     let dir = std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/surrogates/poisson-dipnet"

@@ -67,7 +67,22 @@ impl ImplicitLinearization<'_> {
         rhs
     }
 
-    /// The adjoint Aᵀ p = −Bᵀ w as a full nodal vector, from the cache when w is the last one.
+    /// Bᵀ w on the free nodes (an adjoint right-hand side).
+    fn observed_load(&self, w: &[f64]) -> Vec<f64> {
+        let mut b = vec![0.0; self.state.len()];
+        self.observation.add_transpose(w, &mut b);
+        self.dofs.gather(&b)
+    }
+
+    /// The adjoint Aᵀ p = −Bᵀ w on the free nodes.
+    fn adjoint_free(&self, w: &[f64]) -> Vec<f64> {
+        let mut p = self.observed_load(w);
+        self.solver.solve_transpose_in_place(&mut p);
+        p.iter_mut().for_each(|x| *x = -*x);
+        p
+    }
+
+    /// The adjoint p as a full nodal vector, from the cache when w is the last one.
     fn adjoint(&self, w: &[f64]) -> Vec<f64> {
         let mut cache = self.adjoint_cache.lock().expect("adjoint cache");
         if let Some((cached_w, p)) = cache.as_ref() {
@@ -75,12 +90,7 @@ impl ImplicitLinearization<'_> {
                 return p.clone();
             }
         }
-        let mut b = vec![0.0; self.state.len()];
-        self.observation.add_transpose(w, &mut b);
-        let mut p = self.dofs.gather(&b);
-        self.solver.solve_transpose_in_place(&mut p);
-        p.iter_mut().for_each(|x| *x = -*x);
-        let p = self.full(&p);
+        let p = self.full(&self.adjoint_free(w));
         *cache = Some((w.to_vec(), p.clone()));
         p
     }
@@ -147,20 +157,15 @@ impl Linearization for ImplicitLinearization<'_> {
             .iter()
             .map(|x| -x / noise_variance)
             .collect();
-        let mut b = vec![0.0; self.state.len()];
-        self.observation.add_transpose(&jv, &mut b);
-        let extra = self.dofs.gather(&b);
+        let extra = self.observed_load(&jv);
         Some(self.second_order_with(curvature.as_ref(), w, &u_hat, v, Some(&extra)))
     }
 
+    /// Jᵀ w = G p with the adjoint Aᵀ p = −Bᵀ w.
     fn vjp(&self, w: &[f64]) -> Vec<f64> {
-        let mut b = vec![0.0; self.state.len()];
-        self.observation.add_transpose(w, &mut b);
-        let mut p = self.dofs.gather(&b);
-        self.solver.solve_transpose_in_place(&mut p);
+        let p = self.adjoint_free(w);
         let mut out = vec![0.0; self.coupling_pattern.nrows()];
         self.coupling_pattern.mul(&self.coupling, &p, &mut out);
-        out.iter_mut().for_each(|o| *o = -*o);
         out
     }
 
