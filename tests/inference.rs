@@ -220,6 +220,16 @@ fn check_kernel(kernel: KernelKind, step: f64, screen_scale: Option<f64>) {
             "stage 1 screens out proposals ({s1} of {total} reach stage 2)"
         );
     }
+    if kernel == KernelKind::DaSubchain {
+        // the exact and the screening maps are linear, so the affine correction at the centre
+        // makes the coarse posterior exact: every sub-chain that moved passes the PDE check
+        assert_eq!(
+            accepted, s1,
+            "the corrected linear screen is exact ({accepted} of {s1} accepted)"
+        );
+        let steps: usize = chains.iter().map(|c| c.subchain_steps).sum();
+        assert_eq!(steps, 5 * total, "five surrogate steps per proposal");
+    }
     if kernel == KernelKind::DaMmala {
         // stage 1 is the exact mMALA of the (Gaussian) corrected screen and accepts nearly
         // everything; stage 2 must reject what the 15% error makes wrong
@@ -249,6 +259,11 @@ fn gpcn_reproduces_the_linear_gaussian_posterior() {
 fn delayed_acceptance_targets_the_exact_posterior_not_the_screening_surrogate() {
     // the screen is 15% off: a chain on it alone would have the wrong variance
     check_kernel(KernelKind::Da, 0.8, Some(1.15));
+}
+
+#[test]
+fn delayed_acceptance_of_subchains_targets_the_exact_posterior() {
+    check_kernel(KernelKind::DaSubchain, 0.5, Some(1.15));
 }
 
 #[test]
@@ -286,6 +301,7 @@ fn test_chains(
         seed,
         qoi_directions: 2,
         checkpoint_every: 1_000_000,
+        subchain: 5,
     };
     run_chains(
         &target,
@@ -347,17 +363,40 @@ fn mmala_with_position_dependent_geometry_agrees_with_gpcn_on_a_nonlinear_poster
     let (_, screen_linear, _) = setup(1.0, 0.2);
     let screen_map = ElementwiseQuadratic {
         a: 0.2,
-        ..screen_linear
+        ..screen_linear.clone()
     };
     let screen = Posterior::new(&screen_map, &prior, post.misfit.clone()).unwrap();
     let reference = chain_moments(&post, None, &lap, KernelKind::Gpcn, 0.6, 40_000);
     let mmala = chain_moments(&post, None, &lap, KernelKind::Mmala, 0.8, 20_000);
     let da_mmala = chain_moments(&post, Some(&screen), &lap, KernelKind::DaMmala, 0.8, 20_000);
+    // sub-chains on a *linear* screen: corrected at the MAP it is the exact map's linearization there,
+    // so the coarse posterior is the Laplace approximation and only stage 2 puts the
+    // non-Gaussian shape back
+    let linear_screen = Posterior::new(&screen_linear, &prior, post.misfit.clone()).unwrap();
+    let subchain = test_chains(
+        &post,
+        Some(&linear_screen),
+        &lap,
+        KernelKind::DaSubchain,
+        0.5,
+        8_000,
+        9,
+    );
+    let (s1, accepted) = subchain
+        .iter()
+        .fold((0, 0), |a, c| (a.0 + c.stage1_accepted, a.1 + c.accepted));
+    assert!(
+        accepted < s1 && accepted > s1 / 4,
+        "stage 2 corrects the Laplace-like sub-chains, not all accepted ({accepted} of {s1})"
+    );
+    let da_subchain: Vec<_> = (0..2).map(|i| qoi_moments(&subchain, i)).collect();
     for (i, (name, (m_m, v_m, e_m))) in [
         ("mMALA", mmala[0]),
         ("mMALA", mmala[1]),
         ("DA-mMALA", da_mmala[0]),
         ("DA-mMALA", da_mmala[1]),
+        ("DA-subchain", da_subchain[0]),
+        ("DA-subchain", da_subchain[1]),
     ]
     .into_iter()
     .enumerate()

@@ -301,6 +301,50 @@ fn train_eval_infer_and_compare_end_to_end() {
     assert_eq!(cmp["pde"]["kernel"], "mmala");
     assert_eq!(cmp["dino"]["kernel"], "da-mmala");
     assert!(cmp["dino"]["pde_solves"].as_u64().unwrap() > 0);
+    // sub-chains of 4 surrogate steps per PDE correction
+    ok(&[
+        "infer",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("s_h1"),
+        "--kernel",
+        "da-subchain",
+        "--subchain",
+        "4",
+        "--samples",
+        "60",
+        "--burn-in",
+        "10",
+        "--rank",
+        "10",
+        "--out",
+        &d("inf_subchain"),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("inf_subchain/report.json")).unwrap())
+            .unwrap();
+    let diag = &report["mcmc"]["diagnostics"];
+    assert!(diag["subchain_acceptance_rate"].as_f64().unwrap() > 0.0);
+    // one PDE solve per proposal at most (none when the sub-chain did not move), plus each of
+    // the 2 chains' starting states
+    assert!(diag["pde_solves"].as_u64().unwrap() <= diag["proposals"].as_u64().unwrap() + 2);
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--surrogate",
+            &d("s_h1"),
+            "--kernel",
+            "da-subchain",
+            "--subchain",
+            "0",
+            "--out",
+            &d("x"),
+        ],
+        &["--subchain"],
+    );
     fails(
         &[
             "compare",

@@ -54,7 +54,7 @@ pub struct InferenceOptions {
     #[arg(long, default_value_t = 2)]
     chains: usize,
     /// Step size β ∈ (0, 1] (ρ = √(1 − β²)); default 0.1 for pCN, 0.2 for ∞-MALA, 0.5 for
-    /// gpCN, 0.3 for DA, 0.5 for mMALA and DA-mMALA.
+    /// gpCN, 0.3 for DA, 0.5 for mMALA and DA-mMALA, 0.25 for the da-subchain's surrogate steps.
     #[arg(long)]
     step: Option<f64>,
     /// Rank of the Laplace approximation (prior-preconditioned GN Hessian eigenpairs).
@@ -77,6 +77,9 @@ pub struct InferenceOptions {
     /// default: the Laplace eigenvectors.
     #[arg(long)]
     subspace: Option<PathBuf>,
+    /// Surrogate mMALA steps per PDE correction of the da-subchain kernel.
+    #[arg(long, default_value_t = 10)]
+    subchain: usize,
     /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
     #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
     optimizer: Optimizer,
@@ -354,6 +357,7 @@ fn run_inference(
             KernelKind::Da => 0.3,
             KernelKind::Mmala => 0.5,
             KernelKind::DaMmala => 0.5,
+            KernelKind::DaSubchain => 0.25,
         });
         let settings = McmcSettings {
             kernel,
@@ -364,9 +368,10 @@ fn run_inference(
             seed: opts.seed,
             qoi_directions: 4,
             checkpoint_every: 250,
+            subchain: opts.subchain,
         };
         let target = match kernel {
-            KernelKind::Da | KernelKind::DaMmala => Target {
+            KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain => Target {
                 exact: &pde_post,
                 screen: Some(&post),
                 laplace: lap,
@@ -383,7 +388,7 @@ fn run_inference(
             return Err(Error::invalid(
                 "command line",
                 "--kernel",
-                "pcn, mala, gpcn or mmala with --pde (da and da-mmala need --surrogate)",
+                "pcn, mala, gpcn or mmala with --pde (da, da-mmala and da-subchain need --surrogate)",
                 format!("{kernel:?}"),
             ));
         }
@@ -392,7 +397,7 @@ fn run_inference(
             center_bytes.extend(v.iter().flat_map(|v| v.to_le_bytes()));
         }
         let fingerprint = format!(
-            "v2-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}",
+            "v2-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}-{}",
             problem.hash(),
             opts.true_seed,
             opts.samples,
@@ -400,6 +405,7 @@ fn run_inference(
             opts.chains,
             opts.seed,
             opts.rank,
+            settings.subchain,
             crate::io::checksum::hex(&center_bytes)
         );
         let bar = indicatif::ProgressBar::new(((opts.samples + opts.burn_in) * opts.chains) as u64);
@@ -524,7 +530,11 @@ fn diagnostics(chains: &[ChainState], wall_s: f64, pde_solves: usize) -> Value {
     let proposals: usize = chains.iter().map(|c| c.proposals).sum();
     let stage1: usize = chains.iter().map(|c| c.stage1_accepted).sum();
     let accepted: usize = chains.iter().map(|c| c.accepted).sum();
+    let subchain_steps: usize = chains.iter().map(|c| c.subchain_steps).sum();
+    let subchain_accepted: usize = chains.iter().map(|c| c.subchain_accepted).sum();
     json!({
+        "subchain_acceptance_rate": (subchain_steps > 0)
+            .then(|| subchain_accepted as f64 / subchain_steps as f64),
         "proposals": proposals,
         "acceptance_rate": accepted as f64 / proposals.max(1) as f64,
         "stage1_acceptance_rate": stage1 as f64 / proposals.max(1) as f64,
@@ -685,6 +695,9 @@ fn kernel_name(k: KernelKind) -> &'static str {
         KernelKind::Da => "delayed acceptance (surrogate gpCN + PDE correction)",
         KernelKind::Mmala => "mMALA (local Gauss–Newton geometry in a fixed subspace)",
         KernelKind::DaMmala => "delayed acceptance (surrogate mMALA + PDE correction)",
+        KernelKind::DaSubchain => {
+            "delayed acceptance of surrogate mMALA sub-chains (one PDE correction per sub-chain)"
+        }
     }
 }
 
@@ -700,7 +713,7 @@ pub struct CompareArgs {
     #[arg(long, value_enum, default_value_t = KernelKind::Gpcn)]
     pde_kernel: KernelKind,
     /// MCMC kernel of the DINO run: delayed acceptance with gpCN (da) or mMALA (da-mmala)
-    /// proposals.
+    /// proposals, or of whole surrogate mMALA sub-chains (da-subchain).
     #[arg(long, value_enum, default_value_t = KernelKind::Da)]
     dino_kernel: KernelKind,
     /// Output folder (pde/, surrogate/, compare.md, compare.json).
@@ -724,7 +737,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         return Err(Error::invalid(
             "command line",
             "--dino-kernel",
-            "da or da-mmala (delayed acceptance, so that the chain targets the PDE posterior)",
+            "da, da-mmala or da-subchain (delayed acceptance, so that the chain targets the PDE posterior)",
             format!("{:?}", args.dino_kernel),
         ));
     }

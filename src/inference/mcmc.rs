@@ -29,6 +29,19 @@
 //!   stage 2 with the PDE (a forward solve only, no PDE derivatives). The Laplace terms of η are
 //!   replaced by the mMALA log-ratio G(x, y) of [`super::mmala`].
 //!
+//! - **Delayed acceptance with surrogate sub-chains** (`da-subchain`; the two-level form of
+//!   multilevel delayed acceptance, Lykkegaard, Dodwell, Fox, Mingas & Scheichl 2023, or Liu's
+//!   surrogate transition method): the proposal is the end point y of `subchain` steps of
+//!   mMALA on the *coarse* posterior π_C ∝ exp(−Φ_C) × prior, Φ_C(m) = ½‖q_C(m) − d‖²_{Γ⁻¹},
+//!   q_C = q_s + e₀ + A (c − c₀) the surrogate corrected to match the PDE's value and J V at the
+//!   chain's centre m₀ (the PDE MAP; [`super::mmala::AffineCorrection`]), a fixed correction so
+//!   that π_C does not depend on the state. A π_C-reversible kernel
+//!   K gives a π_C-reversible Kⁿ, so the Metropolis–Hastings ratio of the move for the PDE
+//!   posterior π is π(y) π_C(x) / (π(x) π_C(y)):
+//!   log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)], one PDE forward solve per sub-chain (none when
+//!   the sub-chain did not move). The PDE is consulted once every n surrogate steps, so long
+//!   moves cost what a single DA step costs.
+//!
 //! ρ = √(1 − β²) with step β ∈ (0, 1] (equivalently ρ = (4 − h)/(4 + h)). A proposal whose map
 //! evaluation fails is rejected and recorded, never fatal. Chain c's step t draws its randomness
 //! from the stream (seed, chain, c·2³² + t): chains are reproducible and resume exactly.
@@ -41,10 +54,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::laplace::Laplace;
-use super::mmala::{log_reference_ratio, BasisJacobian, LocalGeometry, Subspace};
+use super::mmala::{log_reference_ratio, AffineCorrection, BasisJacobian, LocalGeometry, Subspace};
 use super::posterior::Posterior;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::misfit::GaussianMisfit;
 use crate::rng::{stream, Purpose};
 
 /// MCMC kernels.
@@ -61,17 +75,26 @@ pub enum KernelKind {
     Mmala,
     /// Delayed acceptance: mMALA on the surrogate's local geometry, corrected by the PDE.
     DaMmala,
+    /// Delayed acceptance of whole surrogate mMALA sub-chains (two-level MLDA): one PDE solve
+    /// per `--subchain` surrogate steps.
+    DaSubchain,
 }
 
 impl KernelKind {
     /// Whether the kernel screens with a surrogate and corrects with the exact map.
     pub fn is_delayed(self) -> bool {
-        matches!(self, KernelKind::Da | KernelKind::DaMmala)
+        matches!(
+            self,
+            KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain
+        )
     }
 
     /// Whether the kernel uses the position-dependent mMALA proposal.
     pub fn is_mmala(self) -> bool {
-        matches!(self, KernelKind::Mmala | KernelKind::DaMmala)
+        matches!(
+            self,
+            KernelKind::Mmala | KernelKind::DaMmala | KernelKind::DaSubchain
+        )
     }
 }
 
@@ -90,6 +113,8 @@ pub struct McmcSettings {
     pub qoi_directions: usize,
     /// Write a chain checkpoint every this many steps (when an output folder is given).
     pub checkpoint_every: usize,
+    /// Surrogate steps per PDE correction of the `da-subchain` kernel (ignored by the others).
+    pub subchain: usize,
 }
 
 impl McmcSettings {
@@ -101,6 +126,14 @@ impl McmcSettings {
                 "--step",
                 "a step size β in (0, 1] (ρ = √(1 − β²))",
                 self.step,
+            ));
+        }
+        if self.kernel == KernelKind::DaSubchain && self.subchain == 0 {
+            return Err(Error::invalid(
+                "command line",
+                "--subchain",
+                "at least one surrogate step per PDE correction",
+                self.subchain,
             ));
         }
         if self.chains == 0 || self.samples == 0 {
@@ -155,6 +188,11 @@ pub struct ChainState {
     pub exact_evaluations: usize,
     pub screen_evaluations: usize,
     pub failures: Vec<ProposalFailure>,
+    /// Surrogate sub-chain steps and accepted sub-chain steps (`da-subchain`).
+    #[serde(default)]
+    pub subchain_steps: usize,
+    #[serde(default)]
+    pub subchain_accepted: usize,
     /// QoI trace after burn-in: [Φ, c_1, …, c_k] per step.
     pub qoi: Vec<Vec<f64>>,
     /// Σ m and Σ m² after burn-in.
@@ -186,16 +224,27 @@ pub fn run_chains(
     let subspace = Subspace {
         basis: target.subspace.unwrap_or(&target.laplace.vectors).clone(),
     };
-    let jacobians = settings.kernel.is_mmala().then(|| {
-        (
-            BasisJacobian::new(target.exact, &subspace),
-            target.screen.map(|s| BasisJacobian::new(s, &subspace)),
-        )
-    });
+    let jacobians = match settings.kernel.is_mmala() {
+        false => None,
+        true => {
+            let screen = match target.screen {
+                Some(s) if settings.kernel == KernelKind::DaSubchain => {
+                    let jac = BasisJacobian::new(s, &subspace);
+                    let centre = &target.laplace.mean;
+                    let corr = AffineCorrection::at(target.exact, s, &subspace, centre)?;
+                    Some(jac.with_correction(corr))
+                }
+                Some(s) => Some(BasisJacobian::new(s, &subspace)),
+                None => None,
+            };
+            Some((BasisJacobian::new(target.exact, &subspace), screen))
+        }
+    };
     let mmala = jacobians.as_ref().map(|(exact, screen)| MmalaParts {
         subspace: &subspace,
         exact,
         screen: screen.as_ref().filter(|_| settings.kernel.is_delayed()),
+        subchain: settings.kernel == KernelKind::DaSubchain,
     });
     use rayon::prelude::*;
     (0..settings.chains)
@@ -272,6 +321,8 @@ fn new_chain(
         exact_evaluations: 1,
         screen_evaluations: usize::from(target.screen.is_some()),
         failures: Vec::new(),
+        subchain_steps: 0,
+        subchain_accepted: 0,
         qoi: Vec::new(),
         sum: vec![0.0; n],
         sum_sq: vec![0.0; n],
@@ -318,7 +369,11 @@ impl Geometry {
         );
         let reference = if matches!(
             kernel,
-            KernelKind::Pcn | KernelKind::Mala | KernelKind::Mmala | KernelKind::DaMmala
+            KernelKind::Pcn
+                | KernelKind::Mala
+                | KernelKind::Mmala
+                | KernelKind::DaMmala
+                | KernelKind::DaSubchain
         ) {
             0.0
         } else {
@@ -339,6 +394,8 @@ struct MmalaParts<'a> {
     subspace: &'a Subspace,
     exact: &'a BasisJacobian,
     screen: Option<&'a BasisJacobian>,
+    /// Whether the screen's geometry is the corrected coarse map of `da-subchain`.
+    subchain: bool,
 }
 
 impl MmalaParts<'_> {
@@ -358,6 +415,77 @@ impl MmalaParts<'_> {
         } else {
             s.exact_evaluations += 1;
         }
+    }
+}
+
+/// A state of an mMALA sub-chain: the point, the local geometry there and the misfit of the
+/// sub-chain's target at it.
+#[derive(Clone)]
+struct SubchainPoint {
+    m: Vec<f64>,
+    local: LocalGeometry,
+    phi: f64,
+}
+
+/// What [`mmala_subchain`] did.
+struct SubchainOutcome {
+    end: SubchainPoint,
+    steps: usize,
+    accepted: usize,
+    failures: Vec<Error>,
+}
+
+/// `steps` mMALA steps reversible with respect to exp(−Φ) × prior, Φ = ½‖q − d‖²_{Γ⁻¹} of
+/// `misfit`, with the local geometry of [`MmalaParts::geometry`] (whose map's output enters
+/// the drift) and the randomness of `rng`. One step is the plain mMALA kernel; n steps are the
+/// proposal of `da-subchain`.
+fn mmala_subchain(
+    parts: &MmalaParts<'_>,
+    target: &Target<'_>,
+    misfit: &GaussianMisfit,
+    rho: f64,
+    start: SubchainPoint,
+    steps: usize,
+    rng: &mut impl Rng,
+) -> SubchainOutcome {
+    let prior = target.exact.prior;
+    let data = misfit.data();
+    let mut x = start;
+    let (mut accepted, mut failures) = (0, Vec::new());
+    for _ in 0..steps {
+        let xi: Vec<f64> = prior
+            .sample(rng)
+            .iter()
+            .zip(prior.mean())
+            .map(|(a, b)| a - b)
+            .collect();
+        let g_x = x.local.gradient(&x.local.q, data);
+        let (y, c_y) = parts
+            .subspace
+            .propose(prior, &x.m, &x.local, &g_x, rho, &xi);
+        let u: f64 = rng.random();
+        match parts.geometry(target, &y, c_y) {
+            Err(e) => failures.push(e),
+            Ok(local_y) => {
+                let phi_y = misfit.cost(&local_y.q);
+                let g_y = local_y.gradient(&local_y.q, data);
+                let g = log_reference_ratio(&x.local, &g_x, &local_y, &g_y, rho);
+                if u.ln() < x.phi - phi_y + g {
+                    accepted += 1;
+                    x = SubchainPoint {
+                        m: y,
+                        local: local_y,
+                        phi: phi_y,
+                    };
+                }
+            }
+        }
+    }
+    SubchainOutcome {
+        end: x,
+        steps,
+        accepted,
+        failures,
     }
 }
 
@@ -384,7 +512,7 @@ struct DaEnd<'a> {
 /// (where q(y) is not yet known):
 ///   Φ(x) − Φ(q*_x(y)) + G(x, y; g_x, g*_x(y)).
 fn da_mmala_stage1(
-    misfit: &crate::misfit::GaussianMisfit,
+    misfit: &GaussianMisfit,
     rho: f64,
     x: &DaEnd<'_>,
     local_y: &LocalGeometry,
@@ -401,7 +529,7 @@ fn da_mmala_stage1(
 /// − min(0, log α₁(x, y)): Metropolis–Hastings for the effective proposal α₁ K, exact for the
 /// PDE posterior (Christen & Fox 2005).
 fn da_mmala_stage2(
-    misfit: &crate::misfit::GaussianMisfit,
+    misfit: &GaussianMisfit,
     rho: f64,
     x: &DaEnd<'_>,
     y: &DaEnd<'_>,
@@ -455,9 +583,42 @@ fn run_chain(
         let delta = 2.0 * (1.0 - rho) / (1.0 + rho);
         let mut c_grad = Vec::new();
         let mut c_proposal = None;
-        let mut drift_x = None;
+        let fail = |s: &mut ChainState, e: Error| {
+            if s.failures.len() < 100 {
+                s.failures.push(ProposalFailure {
+                    chain: s.chain,
+                    step: t,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let mut subchain = None;
         let proposal: Vec<f64> = match settings.kernel {
-            KernelKind::Mmala | KernelKind::DaMmala => {
+            KernelKind::Mmala | KernelKind::DaSubchain => {
+                let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
+                // plain mMALA is a sub-chain of one step on the exact posterior
+                let misfit = &target.exact.misfit;
+                let steps = if parts.subchain { settings.subchain } else { 1 };
+                let start = SubchainPoint {
+                    m: s.m.clone(),
+                    local: local.clone(),
+                    phi: misfit.cost(&local.q),
+                };
+                let mut run = mmala_subchain(parts, target, misfit, rho, start, steps, &mut rng);
+                for e in std::mem::take(&mut run.failures) {
+                    fail(&mut s, e);
+                }
+                (0..run.steps).for_each(|_| parts.count_geometry(&mut s));
+                if parts.subchain {
+                    s.subchain_steps += run.steps;
+                    s.subchain_accepted += run.accepted;
+                }
+                c_proposal = Some(run.end.local.c.clone());
+                let y = run.end.m.clone();
+                subchain = Some(run);
+                y
+            }
+            KernelKind::DaMmala => {
                 let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
                 let xi: Vec<f64> = prior
                     .sample(&mut rng)
@@ -469,7 +630,6 @@ fn run_chain(
                 let g_x = local.gradient(&s.q, data);
                 let (y, c_y) = parts.subspace.propose(prior, &s.m, local, &g_x, rho, &xi);
                 c_proposal = Some(c_y);
-                drift_x = Some(g_x);
                 y
             }
             KernelKind::Mala => {
@@ -511,19 +671,41 @@ fn run_chain(
             (Some(c_y), Some(c_map)) => (0.0, (c_y - c_map).iter().take(k).copied().collect()),
             _ => geometry.at(target, settings.kernel, &proposal, k),
         };
-        let fail = |s: &mut ChainState, e: Error| {
-            if s.failures.len() < 100 {
-                s.failures.push(ProposalFailure {
-                    chain: s.chain,
-                    step: t,
-                    reason: e.to_string(),
-                });
-            }
-        };
         let mut accepted = None;
         let mut local_proposal = None;
         match (settings.kernel, target.screen) {
-            (KernelKind::Mmala | KernelKind::DaMmala, _) => {
+            (KernelKind::Mmala | KernelKind::DaSubchain, _) => {
+                let run = subchain.take().expect("set with the proposal");
+                if run.accepted > 0 {
+                    s.stage1_accepted += 1;
+                    match mmala.is_some_and(|p| p.subchain) {
+                        // plain mMALA: the sub-chain's one step was the exact kernel
+                        false => {
+                            accepted = Some((run.end.phi, run.end.local.q.clone(), Vec::new()));
+                            local_proposal = Some(run.end.local);
+                        }
+                        // the PDE corrects the whole sub-chain:
+                        // log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)]
+                        true => {
+                            s.exact_evaluations += 1;
+                            match target.exact.observe(&proposal) {
+                                Err(e) => fail(&mut s, e),
+                                Ok(q_y) => {
+                                    let phi_y = target.exact.misfit.cost(&q_y);
+                                    let misfit = &target.exact.misfit;
+                                    let phi_c_x = misfit.cost(&local.as_ref().expect("set").q);
+                                    if u1.ln() < (s.phi - phi_c_x) - (phi_y - run.end.phi) {
+                                        let q_s = run.end.local.q.clone();
+                                        accepted = Some((phi_y, q_y, q_s));
+                                        local_proposal = Some(run.end.local);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (KernelKind::DaMmala, _) => {
                 let parts = mmala.expect("mmala parts");
                 let local_x = local.as_ref().expect("set");
                 let c_y = c_proposal.take().expect("set");
@@ -531,17 +713,6 @@ fn run_chain(
                 let misfit = &target.exact.misfit;
                 match parts.geometry(target, &proposal, c_y) {
                     Err(e) => fail(&mut s, e),
-                    Ok(local_y) if parts.screen.is_none() => {
-                        let g_x = drift_x.as_ref().expect("set with the proposal");
-                        let phi_y = misfit.cost(&local_y.q);
-                        let g_y = local_y.gradient(&local_y.q, data);
-                        let g = log_reference_ratio(local_x, g_x, &local_y, &g_y, rho);
-                        if u1.ln() < s.phi - phi_y + g {
-                            s.stage1_accepted += 1;
-                            accepted = Some((phi_y, local_y.q.clone(), Vec::new()));
-                            local_proposal = Some(local_y);
-                        }
-                    }
                     Ok(local_y) => {
                         let x_end = DaEnd {
                             local: local_x,
