@@ -114,7 +114,7 @@ impl BiLaplacianPrior {
             let beta = params.gamma * (params.delta / params.gamma).sqrt() / 1.42;
             add_boundary_mass(mesh, &pattern, &Side::ALL, beta, &mut a_values);
         }
-        let symbolic = pattern.symbolic_cholesky();
+        let symbolic = pattern.symbolic_cholesky_for_solves();
         let a_factor = CholeskyFactor::new(&symbolic, &pattern, &a_values, "prior operator A")?;
         let m_factor = CholeskyFactor::new(&symbolic, &pattern, &m_values, "mass matrix M")?;
         Ok(BiLaplacianPrior {
