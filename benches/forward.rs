@@ -3,7 +3,8 @@
 //! `full_jacobian` (all 50 rows on the kept factorization: one blocked 50-column solve + 50 sparse
 //! products with the assembled ∂r/∂m), `jacobian_action` (one J v), `second_order_action` (the
 //! full-Newton term (Σ_k w_k ∇²q_k) v: four solves and two element loops, where the model has it),
-//! `prior_sample`.
+//! `prior_sample` (one A solve on the prior's simplicial factor), `prior_precision` (R v = A M⁻¹ A v:
+//! one M solve); an MCMC step does one of each.
 //! Poisson at n = 64, 128, 256; the nonlinear models at n = 64, 128 (their Newton iteration counts
 //! are printed when the bench starts).
 
@@ -55,6 +56,9 @@ fn bench_problem(c: &mut Criterion, name: &str, file: &str, sizes: &[i64]) {
             group.bench_with_input(BenchmarkId::new("prior_sample", n), &n, |b, _| {
                 let mut rng = stream(3, Purpose::PriorSample, 0);
                 b.iter(|| black_box(prior.sample(&mut rng)))
+            });
+            group.bench_with_input(BenchmarkId::new("prior_precision", n), &n, |b, _| {
+                b.iter(|| black_box(prior.precision_mul(black_box(&v))))
             });
         }
     }

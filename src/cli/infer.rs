@@ -77,8 +77,10 @@ pub struct InferenceOptions {
     /// default: the Laplace eigenvectors.
     #[arg(long)]
     subspace: Option<PathBuf>,
-    /// Surrogate mMALA steps per PDE correction of the da-subchain kernel.
-    #[arg(long, default_value_t = 10)]
+    /// Surrogate mMALA steps per PDE correction of the da-subchain kernel (1: Christen–Fox
+    /// delayed acceptance on the corrected surrogate; longer sub-chains pay where a PDE solve
+    /// costs many surrogate steps and the corrected surrogate is accurate at the noise level).
+    #[arg(long, default_value_t = 1)]
     subchain: usize,
     /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
     #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
