@@ -122,7 +122,7 @@ pub struct InferArgs {
     surrogate: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Method::Mcmc)]
     method: Method,
-    /// MCMC kernel (default: da with a surrogate, gpcn with the PDE).
+    /// MCMC kernel (default: da-subchain with a surrogate, gpcn with the PDE).
     #[arg(long, value_enum)]
     kernel: Option<KernelKind>,
     /// Output folder.
@@ -645,7 +645,7 @@ pub fn run(args: InferArgs) -> Result<()> {
         None => (pde.as_ref(), "PDE".into()),
     };
     let kernel = args.kernel.unwrap_or(if surrogate.is_some() {
-        KernelKind::Da
+        KernelKind::DaSubchain
     } else {
         KernelKind::Gpcn
     });
@@ -716,7 +716,7 @@ pub struct CompareArgs {
     pde_kernel: KernelKind,
     /// MCMC kernel of the DINO run: delayed acceptance with gpCN (da) or mMALA (da-mmala)
     /// proposals, or of whole surrogate mMALA sub-chains (da-subchain).
-    #[arg(long, value_enum, default_value_t = KernelKind::Da)]
+    #[arg(long, value_enum, default_value_t = KernelKind::DaSubchain)]
     dino_kernel: KernelKind,
     /// Output folder (pde/, surrogate/, compare.md, compare.json).
     #[arg(long, default_value = "out/compare")]
