@@ -33,10 +33,10 @@
 //!   multilevel delayed acceptance, Lykkegaard, Dodwell, Fox, Mingas & Scheichl 2023, or Liu's
 //!   surrogate transition method): the proposal is the end point y of `subchain` steps of
 //!   mMALA on the *coarse* posterior π_C ∝ exp(−Φ_C) × prior, Φ_C(m) = ½‖q_C(m) − d‖²_{Γ⁻¹},
-//!   q_C = q_s + e₀ + A (c − c₀) the surrogate corrected to match the PDE's value and J V at the
-//!   chain's centre m₀ (the PDE MAP; [`super::mmala::AffineCorrection`]), a fixed correction so
-//!   that π_C does not depend on the state. A π_C-reversible kernel
-//!   K gives a π_C-reversible Kⁿ, so the Metropolis–Hastings ratio of the move for the PDE
+//!   q_C = q_s + e₀ + ΔJ (m − m₀) the surrogate corrected to match the PDE's value and Jacobian
+//!   at the chain's centre m₀ (the PDE MAP; [`super::mmala::AffineCorrection`]), a fixed
+//!   correction so that π_C does not depend on the state. A π_C-reversible kernel K gives a
+//!   π_C-reversible Kⁿ, so the Metropolis–Hastings ratio of the move for the PDE
 //!   posterior π is π(y) π_C(x) / (π(x) π_C(y)):
 //!   log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)], one PDE forward solve per sub-chain (none when
 //!   the sub-chain did not move). The PDE is consulted once every n surrogate steps, so long
@@ -420,7 +420,6 @@ impl MmalaParts<'_> {
 
 /// A state of an mMALA sub-chain: the point, the local geometry there and the misfit of the
 /// sub-chain's target at it.
-#[derive(Clone)]
 struct SubchainPoint {
     m: Vec<f64>,
     local: LocalGeometry,
@@ -435,20 +434,21 @@ struct SubchainOutcome {
     failures: Vec<Error>,
 }
 
-/// `steps` mMALA steps reversible with respect to exp(−Φ) × prior, Φ = ½‖q − d‖²_{Γ⁻¹} of
-/// `misfit`, with the local geometry of [`MmalaParts::geometry`] (whose map's output enters
-/// the drift) and the randomness of `rng`. One step is the plain mMALA kernel; n steps are the
-/// proposal of `da-subchain`.
+/// `steps` mMALA steps reversible with respect to exp(−Φ) × prior, Φ = ½‖q − d‖²_{Γ⁻¹} with
+/// q the output of the map of [`MmalaParts::geometry`] (the exact map, or the corrected coarse
+/// map of `da-subchain`), which also gives the local geometry and the drift, with the
+/// randomness of `rng`. One step is the plain mMALA kernel; n steps are the proposal of
+/// `da-subchain`.
 fn mmala_subchain(
     parts: &MmalaParts<'_>,
     target: &Target<'_>,
-    misfit: &GaussianMisfit,
     rho: f64,
     start: SubchainPoint,
     steps: usize,
     rng: &mut impl Rng,
 ) -> SubchainOutcome {
     let prior = target.exact.prior;
+    let misfit = &target.exact.misfit;
     let data = misfit.data();
     let mut x = start;
     let (mut accepted, mut failures) = (0, Vec::new());
@@ -597,14 +597,13 @@ fn run_chain(
             KernelKind::Mmala | KernelKind::DaSubchain => {
                 let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
                 // plain mMALA is a sub-chain of one step on the exact posterior
-                let misfit = &target.exact.misfit;
                 let steps = if parts.subchain { settings.subchain } else { 1 };
                 let start = SubchainPoint {
                     m: s.m.clone(),
                     local: local.clone(),
-                    phi: misfit.cost(&local.q),
+                    phi: target.exact.misfit.cost(&local.q),
                 };
-                let mut run = mmala_subchain(parts, target, misfit, rho, start, steps, &mut rng);
+                let mut run = mmala_subchain(parts, target, rho, start, steps, &mut rng);
                 for e in std::mem::take(&mut run.failures) {
                     fail(&mut s, e);
                 }
@@ -676,30 +675,26 @@ fn run_chain(
         match (settings.kernel, target.screen) {
             (KernelKind::Mmala | KernelKind::DaSubchain, _) => {
                 let run = subchain.take().expect("set with the proposal");
-                if run.accepted > 0 {
+                if run.accepted > 0 && settings.kernel == KernelKind::Mmala {
+                    // plain mMALA: the sub-chain's one step was the exact kernel
                     s.stage1_accepted += 1;
-                    match mmala.is_some_and(|p| p.subchain) {
-                        // plain mMALA: the sub-chain's one step was the exact kernel
-                        false => {
-                            accepted = Some((run.end.phi, run.end.local.q.clone(), Vec::new()));
-                            local_proposal = Some(run.end.local);
-                        }
-                        // the PDE corrects the whole sub-chain:
-                        // log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)]
-                        true => {
-                            s.exact_evaluations += 1;
-                            match target.exact.observe(&proposal) {
-                                Err(e) => fail(&mut s, e),
-                                Ok(q_y) => {
-                                    let phi_y = target.exact.misfit.cost(&q_y);
-                                    let misfit = &target.exact.misfit;
-                                    let phi_c_x = misfit.cost(&local.as_ref().expect("set").q);
-                                    if u1.ln() < (s.phi - phi_c_x) - (phi_y - run.end.phi) {
-                                        let q_s = run.end.local.q.clone();
-                                        accepted = Some((phi_y, q_y, q_s));
-                                        local_proposal = Some(run.end.local);
-                                    }
-                                }
+                    accepted = Some((run.end.phi, run.end.local.q.clone(), Vec::new()));
+                    local_proposal = Some(run.end.local);
+                } else if run.accepted > 0 {
+                    // the PDE corrects the whole sub-chain:
+                    // log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)]
+                    s.stage1_accepted += 1;
+                    s.exact_evaluations += 1;
+                    match target.exact.observe(&proposal) {
+                        Err(e) => fail(&mut s, e),
+                        Ok(q_y) => {
+                            let misfit = &target.exact.misfit;
+                            let phi_y = misfit.cost(&q_y);
+                            let phi_c_x = misfit.cost(&local.as_ref().expect("set").q);
+                            if u1.ln() < (s.phi - phi_c_x) - (phi_y - run.end.phi) {
+                                let q_c = run.end.local.q.clone();
+                                accepted = Some((phi_y, q_y, q_c));
+                                local_proposal = Some(run.end.local);
                             }
                         }
                     }
