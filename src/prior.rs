@@ -214,10 +214,21 @@ impl BiLaplacianPrior {
 
     /// A sample m ~ N(m̄, C) drawn with `rng`.
     pub fn sample(&self, rng: &mut impl Rng) -> Vec<f64> {
-        let xi: Vec<f64> = (0..self.noise_dim())
-            .map(|_| rng.sample(StandardNormal))
-            .collect();
+        let xi = self.white_noise(rng);
         self.sample_from_noise(&xi)
+    }
+
+    /// A zero-mean draw A⁻¹ L ξ ~ N(0, C) with `rng` (the same draw as [`Self::sample`] minus
+    /// m̄).
+    pub fn sample_deviation(&self, rng: &mut impl Rng) -> Vec<f64> {
+        let xi = self.white_noise(rng);
+        self.a_solve(&self.mass_sqrt_mul(&xi))
+    }
+
+    fn white_noise(&self, rng: &mut impl Rng) -> Vec<f64> {
+        (0..self.noise_dim())
+            .map(|_| rng.sample(StandardNormal))
+            .collect()
     }
 
     /// ½ ‖m − m̄‖²_R

@@ -74,13 +74,7 @@ impl Laplace {
 
     /// A zero-mean N(0, Γ_post) draw.
     pub fn sample_deviation(&self, prior: &BiLaplacianPrior, rng: &mut impl Rng) -> Vec<f64> {
-        let s: Vec<f64> = prior
-            .sample(rng)
-            .iter()
-            .zip(prior.mean())
-            .map(|(a, b)| a - b)
-            .collect();
-        self.transform_prior_sample(prior, &s)
+        self.transform_prior_sample(prior, &prior.sample_deviation(rng))
     }
 
     /// A sample of N(m_MAP, Γ_post).

@@ -453,12 +453,7 @@ fn mmala_subchain(
     let mut x = start;
     let (mut accepted, mut failures) = (0, Vec::new());
     for _ in 0..steps {
-        let xi: Vec<f64> = prior
-            .sample(rng)
-            .iter()
-            .zip(prior.mean())
-            .map(|(a, b)| a - b)
-            .collect();
+        let xi = prior.sample_deviation(rng);
         let g_x = x.local.gradient(&x.local.q, data);
         let (y, c_y) = parts
             .subspace
@@ -619,12 +614,7 @@ fn run_chain(
             }
             KernelKind::DaMmala => {
                 let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
-                let xi: Vec<f64> = prior
-                    .sample(&mut rng)
-                    .iter()
-                    .zip(prior.mean())
-                    .map(|(a, b)| a - b)
-                    .collect();
+                let xi = prior.sample_deviation(&mut rng);
                 // drift with the exact map's residual at x (known) and the geometry's J V
                 let g_x = local.gradient(&s.q, data);
                 let (y, c_y) = parts.subspace.propose(prior, &s.m, local, &g_x, rho, &xi);

@@ -276,17 +276,23 @@ mod tests {
     use crate::rng::{stream, Purpose};
     use crate::taylor::TaylorTest;
 
-    /// g = (J V)ᵀ Γ⁻¹ (q − d) is the gradient of Φ(m + V δ) in δ (slope-2 Taylor remainder).
-    #[test]
-    fn subspace_gradient_passes_the_taylor_test() {
-        let problem = crate::problem::Problem::load(concat!(
+    /// The Poisson problem's prior on an 8 × 8 mesh.
+    fn coarse_prior() -> BiLaplacianPrior {
+        crate::problem::Problem::load(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/problems/poisson.toml"
         ))
         .unwrap()
         .with_mesh(8)
-        .unwrap();
-        let prior = problem.prior().unwrap();
+        .unwrap()
+        .prior()
+        .unwrap()
+    }
+
+    /// g = (J V)ᵀ Γ⁻¹ (q − d) is the gradient of Φ(m + V δ) in δ (slope-2 Taylor remainder).
+    #[test]
+    fn subspace_gradient_passes_the_taylor_test() {
+        let prior = coarse_prior();
         let n = prior.dim();
         let map = ElementwiseQuadratic {
             b: Array2::from_shape_fn((4, n), |(i, j)| 0.3 * ((i * 5 + j * 2) as f64 * 0.41).cos()),
@@ -317,14 +323,7 @@ mod tests {
     /// surrogate's does), and the geometry's gradient is the exact one at m₀.
     #[test]
     fn affine_correction_matches_the_exact_map_to_first_order_at_the_centre() {
-        let problem = crate::problem::Problem::load(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/problems/poisson.toml"
-        ))
-        .unwrap()
-        .with_mesh(8)
-        .unwrap();
-        let prior = problem.prior().unwrap();
+        let prior = coarse_prior();
         let n = prior.dim();
         let b = Array2::from_shape_fn((4, n), |(i, j)| 0.3 * ((i * 5 + j * 2) as f64 * 0.41).cos());
         let exact = ElementwiseQuadratic {
