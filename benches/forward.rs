@@ -3,6 +3,8 @@
 //! `full_jacobian` (all 50 rows on the kept factorization: one blocked 50-column solve + 50 sparse
 //! products with the assembled ∂r/∂m), `jacobian_action` (one J v), `second_order_action` (the
 //! full-Newton term (Σ_k w_k ∇²q_k) v: four solves and two element loops, where the model has it),
+//! `cholesky_single_solve/{supernodal,simplicial}`: one single-column solve on either factor of the
+//! same operator, at n = 64, 128, 256.
 //! `prior_sample` (one A solve on the prior's simplicial factor), `prior_precision` (R v = A M⁻¹ A v:
 //! one M solve); an MCMC step does one of each.
 //! Poisson at n = 64, 128, 256; the nonlinear models at n = 64, 128 (their Newton iteration counts
@@ -65,6 +67,38 @@ fn bench_problem(c: &mut Criterion, name: &str, file: &str, sizes: &[i64]) {
     group.finish();
 }
 
+/// One single-column solve on the supernodal and on the simplicial Cholesky factor of a
+/// BiLaplacian-like operator A = 0.1 K + 5 M (the choice behind the prior's simplicial factors).
+fn cholesky_single_solve(c: &mut Criterion) {
+    use dino::fem::{assembly, CholeskyFactor, DofMap, Mesh, SparsePattern};
+    let mut group = c.benchmark_group("cholesky_single_solve");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    for n in [64usize, 128, 256] {
+        let mesh = Mesh::unit_square(n);
+        let pattern = SparsePattern::new(&mesh, &DofMap::all(mesh.num_vertices()));
+        let mass = assembly::assemble_mass(&mesh, &pattern);
+        let stiffness = assembly::assemble_stiffness(&mesh, &pattern, [[1.0, 0.0], [0.0, 1.0]]);
+        let a: Vec<f64> = mass
+            .iter()
+            .zip(&stiffness)
+            .map(|(m, k)| 0.1 * k + 5.0 * m)
+            .collect();
+        let b: Vec<f64> = (0..mesh.num_vertices()).map(|i| (i as f64).sin()).collect();
+        for (kind, symbolic) in [
+            ("supernodal", pattern.symbolic_cholesky()),
+            ("simplicial", pattern.symbolic_cholesky_for_solves()),
+        ] {
+            let factor = CholeskyFactor::new(&symbolic, &pattern, &a, "A").unwrap();
+            group.bench_with_input(BenchmarkId::new(kind, n), &n, |bench, _| {
+                bench.iter(|| black_box(factor.solve(black_box(&b))))
+            });
+        }
+    }
+    group.finish();
+}
+
 fn forward(c: &mut Criterion) {
     bench_problem(c, "poisson", "poisson.toml", &[64, 128, 256]);
     bench_problem(
@@ -81,5 +115,5 @@ fn forward(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, forward);
+criterion_group!(benches, forward, cholesky_single_solve);
 criterion_main!(benches);

@@ -274,9 +274,9 @@ impl SparsePattern {
 
     /// Symbolic analysis for a matrix factored once and solved with one right-hand side at a
     /// time, many times (the prior's A and M in sampling and MCMC): simplicial, whose
-    /// single-column solves measured 2.0× / 1.7× / 2.9× faster than the supernodal ones at
-    /// n = 64 / 128 / 256 (105 vs 213 µs, 0.53 vs 0.89 ms, 2.8 vs 8.0 ms), for a factorization
-    /// 1.2× / 1.9× / 3.0× slower, paid once.
+    /// single-column solves measured 1.8× / 1.5× / 2.5× faster than the supernodal ones at
+    /// n = 64 / 128 / 256 (113 vs 204 µs, 0.58 vs 0.89 ms, 3.3 vs 8.3 ms; bench
+    /// `cholesky_single_solve`), for a factorization 1.2× / 1.9× / 3.0× slower, paid once.
     pub fn symbolic_cholesky_for_solves(&self) -> Arc<SymbolicCholesky<usize>> {
         self.symbolic_cholesky_with(faer::sparse::linalg::SupernodalThreshold::FORCE_SIMPLICIAL)
     }
