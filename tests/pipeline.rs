@@ -19,6 +19,114 @@ fn small_problem(dir: &Path, n: usize) -> String {
     path.display().to_string()
 }
 
+/// `infer` saved its Laplace approximation in `inf_pde/laplace`; `generate --laplace` draws from
+/// it: the leading coefficients v_iᵀR(m − m_MAP) have the variance τ/(τ + λ_i) (τ = 1: the
+/// posterior's), not the prior's 1. A folder for another problem, a τ < 1, or resuming with
+/// another distribution is refused.
+fn laplace_folder_seeds_posterior_training_data(dir: &Path, problem: &str) {
+    let d = |p: &str| dir.join(p).display().to_string();
+    let gen = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "generate",
+            "--problem",
+            problem,
+            "--samples",
+            "200",
+            "--jacobian",
+            "none",
+            "--out",
+        ];
+        let o = d(out);
+        args.push(&o);
+        args.extend_from_slice(extra);
+        dino(&args)
+    };
+    let laplace_dir = d("inf_pde/laplace");
+    let p = dino::problem::Problem::load(problem).unwrap();
+    let prior = p.prior().unwrap();
+    let lap = dino::inference::Laplace::load(
+        dir.join("inf_pde/laplace").as_path(),
+        &p.hash(),
+        prior.dim(),
+    )
+    .unwrap();
+    for (tau, folder) in [("1", "posterior_data"), ("4", "tempered_data")] {
+        let out = gen(&["--laplace", &laplace_dir, "--temper", tau], folder);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tau: f64 = tau.parse().unwrap();
+        let data = dino::data::load(&[dir.join(folder)]).unwrap();
+        let n = data.len() as f64;
+        for i in 0..3 {
+            let var: f64 = (0..data.len())
+                .map(|k| {
+                    let dev: Vec<f64> = data
+                        .m
+                        .row(k)
+                        .iter()
+                        .zip(&lap.mean)
+                        .map(|(a, b)| a - b)
+                        .collect();
+                    lap.coefficients(&prior, &dev)[i].powi(2)
+                })
+                .sum::<f64>()
+                / n;
+            // N(m_MAP, (R + H/τ)⁻¹): coefficient variance τ/(τ + λ_i)
+            let expected = tau / (tau + lap.eigenvalues[i]);
+            assert!(
+                lap.eigenvalues[i] > 10.0,
+                "an informed direction: λ = {}",
+                lap.eigenvalues[i]
+            );
+            // the sample variance of 200 Gaussian draws is within ±30% with overwhelming probability
+            assert!(
+                (var / expected - 1.0).abs() < 0.3,
+                "τ = {tau}, coefficient {i}: variance {var:.3e}, expected {expected:.3e}"
+            );
+        }
+    }
+    for (args, field) in [
+        (
+            vec!["--laplace", laplace_dir.as_str(), "--temper", "0.5"],
+            "--temper",
+        ),
+        (vec!["--temper", "4"], "--temper"),
+    ] {
+        let out = gen(&args, "bad_temper");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(field), "{err}");
+    }
+    // resuming the folder with the prior instead is refused
+    let out = gen(&[], "posterior_data");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("sampling distribution"), "{err}");
+    // a Laplace folder of another problem is refused, naming the field
+    let json = dir.join("inf_pde/laplace/laplace.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let other = dir.join("other_laplace");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["mean.npy", "eigenvalues.npy", "vectors.npy"] {
+        std::fs::copy(dir.join("inf_pde/laplace").join(f), other.join(f)).unwrap();
+    }
+    std::fs::write(
+        other.join("laplace.json"),
+        text.replace(&p.hash(), "0123456789abcdef"),
+    )
+    .unwrap();
+    let out = gen(&["--laplace", &d("other_laplace")], "other_data");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("laplace.json") && err.contains("problem_hash"),
+        "{err}"
+    );
+}
+
 #[test]
 fn train_eval_infer_and_compare_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
@@ -218,6 +326,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         .unwrap()
     };
     let pde = infer(&["--pde"], "inf_pde");
+    laplace_folder_seeds_posterior_training_data(tmp.path(), &problem);
     let lbfgs = infer(
         &["--pde", "--method", "map", "--optimizer", "lbfgs"],
         "inf_lbfgs",

@@ -43,6 +43,16 @@ pub struct GenerateArgs {
     /// Record samples whose solve fails in the manifest and go on (default: stop at the first).
     #[arg(long)]
     allow_failures: bool,
+    /// Draw m from a Laplace approximation N(m_MAP, Γ_post) instead of the prior: the `laplace/`
+    /// folder of a `dino infer --method laplace` run. Training data where the posterior lives,
+    /// for the surrogate that screens delayed-acceptance MCMC on that data set.
+    #[arg(long)]
+    laplace: Option<PathBuf>,
+    /// With --laplace: inflate the noise variance τ times, N(m_MAP, (R + H/τ)⁻¹), so that the
+    /// data cover the posterior's non-Gaussian tails (√τ times the Laplace spread in the
+    /// informed directions).
+    #[arg(long, default_value_t = 1.0)]
+    temper: f64,
     /// Control-surrogate data for a problem with [control]: (m, z) samples, states u(z, m), a POD
     /// basis of the states and the control Jacobians projected on it.
     #[arg(long)]
@@ -67,6 +77,22 @@ fn parse_shard(s: &str) -> Result<(usize, usize)> {
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let problem = super::load_problem(&args.problem, args.mesh)?;
+    if args.temper != 1.0 && args.laplace.is_none() {
+        return Err(Error::invalid(
+            "command line",
+            "--temper",
+            "--temper together with --laplace (it widens a Laplace approximation)",
+            args.temper,
+        ));
+    }
+    if args.control && args.laplace.is_some() {
+        return Err(Error::invalid(
+            "command line",
+            "--laplace",
+            "no --laplace with --control (control data are drawn from the prior)",
+            "both",
+        ));
+    }
     if args.control {
         let data = crate::data::generate_control(
             &problem,
@@ -95,6 +121,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         chunk_size: args.chunk_size,
         allow_failures: args.allow_failures,
         progress: true,
+        laplace: args.laplace,
+        temper: args.temper,
     };
     let threads = args.threads.unwrap_or(0);
     if args.threads == Some(0) {

@@ -306,6 +306,7 @@ fn run_inference(
             "eigenvalues": ev,
             "wall_s": t.elapsed().as_secs_f64(),
         });
+        lap.save(&out.join("laplace"), &problem.hash())?;
         laplace = Some(lap);
     }
     let mut outcome = Outcome {

@@ -1,4 +1,5 @@
-//! `dino generate`: samples m ~ prior, q(m) and Jacobians, written in resumable chunks.
+//! `dino generate`: samples m ~ prior (or a saved Laplace approximation of a posterior), q(m)
+//! and Jacobians, written in resumable chunks.
 //!
 //! Sample i is drawn from the random stream (seed, prior-sample, i) alone, so a data set is
 //! bitwise identical whatever the thread count, sharding or interruptions. Chunks are computed one
@@ -17,9 +18,10 @@ use rayon::prelude::*;
 
 use super::manifest::{
     chunk_stem, ArraySpec, BasisRecord, ChunkRecord, Cost, Failure, FileRecord, JacobianKind,
-    Manifest, ProblemRecord, FORMAT,
+    Manifest, ProblemRecord, SamplingRecord, FORMAT,
 };
 use crate::error::{Error, Result};
+use crate::inference::Laplace;
 use crate::io::checksum;
 use crate::io::write_atomic;
 use crate::map::Linearization;
@@ -45,6 +47,10 @@ pub struct GenerateOptions {
     pub allow_failures: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Draw m from this saved Laplace approximation instead of the prior ...
+    pub laplace: Option<PathBuf>,
+    /// ... tempered by this noise-variance factor τ ≥ 1.
+    pub temper: f64,
 }
 
 impl GenerateOptions {
@@ -61,6 +67,8 @@ impl GenerateOptions {
             chunk_size: 32,
             allow_failures: false,
             progress: false,
+            laplace: None,
+            temper: 1.0,
         }
     }
 }
@@ -84,13 +92,17 @@ enum Sample {
 
 fn compute_sample(
     model: &dyn PdeModel,
-    prior: &BiLaplacianPrior,
+    distribution: &Distribution<'_>,
     seed: u64,
     i: usize,
     kind: JacobianKind,
     basis: Option<&Array2<f64>>,
 ) -> Sample {
-    let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
+    let mut rng = stream(seed, Purpose::PriorSample, i as u64);
+    let m = match distribution.laplace {
+        Some(laplace) => laplace.sample(distribution.prior, &mut rng),
+        None => distribution.prior.sample(&mut rng),
+    };
     let lin = match model.linearize(&m) {
         Ok(lin) => lin,
         Err(e) => {
@@ -118,6 +130,13 @@ fn compute_sample(
         m,
         jacobian,
     }
+}
+
+/// What the parameters are drawn from: the prior, or a Laplace approximation of a posterior
+/// (training data where a posterior lives: the surrogate of delayed-acceptance MCMC).
+struct Distribution<'a> {
+    prior: &'a BiLaplacianPrior,
+    laplace: Option<&'a Laplace>,
 }
 
 /// J V for a d_M × r basis V: r incremental solves when r ≤ d_Q, else the full Jacobian times V.
@@ -240,6 +259,30 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
         }
         _ => None,
     };
+    if !(opts.temper >= 1.0 && opts.temper.is_finite()) {
+        return Err(Error::invalid(
+            "command line",
+            "--temper",
+            "a noise-variance factor τ ≥ 1",
+            opts.temper,
+        ));
+    }
+    let laplace = opts
+        .laplace
+        .as_ref()
+        .map(|dir| Laplace::load(dir, &problem.hash(), d_m))
+        .transpose()?;
+    let sampling = laplace.as_ref().map(|l| SamplingRecord {
+        laplace: opts.laplace.as_ref().expect("set").display().to_string(),
+        checksum: l.checksum(),
+        rank: l.eigenvalues.len(),
+        temper: opts.temper,
+    });
+    let laplace = laplace.map(|l| l.tempered(opts.temper));
+    let distribution = Distribution {
+        prior: &prior,
+        laplace: laplace.as_ref(),
+    };
     let (start, end) = shard_range(opts.samples, opts.shard);
     let mut arrays = BTreeMap::new();
     arrays.insert(
@@ -285,6 +328,7 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
         chunk_size: opts.chunk_size,
         jacobian: opts.jacobian,
         basis: basis.as_ref().map(|(_, r)| r.clone()),
+        sampling,
         arrays,
         chunks: Vec::new(),
         failures: Vec::new(),
@@ -374,7 +418,7 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
             .map(|i| {
                 compute_sample(
                     model.as_ref(),
-                    &prior,
+                    &distribution,
                     opts.seed,
                     i,
                     opts.jacobian,

@@ -51,6 +51,17 @@ pub struct BasisRecord {
     pub rank: usize,
 }
 
+/// The distribution the parameters were drawn from when it is not the prior: a saved Laplace
+/// approximation N(m_MAP, Γ_post), tempered (`dino generate --laplace DIR --temper τ`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingRecord {
+    pub laplace: String,
+    pub checksum: String,
+    pub rank: usize,
+    /// Noise-variance inflation τ (`--temper`): N(m_MAP, (R + H/τ)⁻¹).
+    pub temper: f64,
+}
+
 /// Shape and dtype of one kind of array, per sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArraySpec {
@@ -112,6 +123,9 @@ pub struct Manifest {
     pub chunk_size: usize,
     pub jacobian: JacobianKind,
     pub basis: Option<BasisRecord>,
+    /// Where m was drawn from when not from the prior.
+    #[serde(default)]
+    pub sampling: Option<SamplingRecord>,
     /// Per-sample arrays: "m", "q" and (with Jacobians) "J".
     pub arrays: BTreeMap<String, ArraySpec>,
     pub chunks: Vec<ChunkRecord>,
@@ -158,6 +172,8 @@ impl Manifest {
             Some("chunk size")
         } else if self.jacobian != other.jacobian || self.basis != other.basis {
             Some("jacobian / basis")
+        } else if self.sampling != other.sampling {
+            Some("sampling distribution (--laplace, --temper)")
         } else {
             None
         }

@@ -6,14 +6,34 @@
 //! Samples: x = m_MAP + (I − V diag(1 − 1/√(1+λ)) Vᵀ R) s with s ~ N(0, C), whose covariance is
 //! exactly C − V diag(λ/(1+λ)) Vᵀ. Pointwise variance: diag(C) − Σ_i λ_i/(1+λ_i) v_i².
 
+use std::path::Path;
+
 use ndarray::{Array1, Array2};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::posterior::{Posterior, PosteriorPoint};
 use crate::bases::eigensolver::{columnwise, double_pass_generalized};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::io::npy::{read_matrix, read_vector, write_matrix, write_vector};
 use crate::prior::BiLaplacianPrior;
 use crate::rng::{stream, Purpose};
+
+/// Format tag of a saved Laplace approximation.
+pub const LAPLACE_FORMAT: &str = "dino-laplace-1";
+
+/// `laplace.json` of a saved Laplace approximation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaplaceRecord {
+    pub format: String,
+    /// Hash of the problem file the approximation belongs to.
+    pub problem_hash: String,
+    /// d_M and the rank r.
+    pub dim: usize,
+    pub rank: usize,
+    /// Checksum of mean, eigenvalues and vectors (what a data set drawn from it records).
+    pub checksum: String,
+}
 
 /// The low-rank Laplace approximation.
 #[derive(Debug, Clone)]
@@ -55,6 +75,116 @@ impl Laplace {
             eigenvalues: pairs.values.mapv(|l| l.max(0.0)),
             vectors: pairs.vectors,
         })
+    }
+
+    /// Checksum of the mean, the eigenvalues and the vectors.
+    pub fn checksum(&self) -> String {
+        let bytes: Vec<u8> = self
+            .mean
+            .iter()
+            .chain(self.eigenvalues.iter())
+            .chain(self.vectors.iter())
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        crate::io::checksum::hex(&bytes)
+    }
+
+    /// Writes `dir/{mean,eigenvalues,vectors}.npy` and `dir/laplace.json` (each atomically).
+    pub fn save(&self, dir: &Path, problem_hash: &str) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        write_vector(dir.join("mean.npy"), &self.mean)?;
+        write_vector(dir.join("eigenvalues.npy"), &self.eigenvalues.to_vec())?;
+        write_matrix(dir.join("vectors.npy"), &self.vectors)?;
+        let record = LaplaceRecord {
+            format: LAPLACE_FORMAT.into(),
+            problem_hash: problem_hash.into(),
+            dim: self.mean.len(),
+            rank: self.eigenvalues.len(),
+            checksum: self.checksum(),
+        };
+        let text = serde_json::to_string_pretty(&record).expect("serializable");
+        crate::io::write_atomic(dir.join("laplace.json"), |w| w.write_all(text.as_bytes()))
+    }
+
+    /// Reads a folder written by [`Laplace::save`], refusing one made for another problem
+    /// (hash), of another dimension, or whose arrays do not match its record.
+    pub fn load(dir: &Path, problem_hash: &str, dim: usize) -> Result<Laplace> {
+        let json = dir.join("laplace.json");
+        let text = std::fs::read_to_string(&json).map_err(|e| Error::io(&json, e))?;
+        let record: LaplaceRecord = serde_json::from_str(&text).map_err(|e| {
+            Error::parse(
+                &json,
+                format!("not a Laplace approximation written by `dino infer`: {e}"),
+            )
+        })?;
+        let name = json.display().to_string();
+        if record.format != LAPLACE_FORMAT {
+            return Err(Error::invalid(
+                &name,
+                "format",
+                LAPLACE_FORMAT,
+                record.format,
+            ));
+        }
+        if record.problem_hash != problem_hash {
+            return Err(Error::invalid(
+                &name,
+                "problem_hash",
+                format!("{problem_hash} (the problem file given on the command line)"),
+                record.problem_hash,
+            ));
+        }
+        if record.dim != dim {
+            return Err(Error::invalid(&name, "dim", dim.to_string(), record.dim));
+        }
+        let mean = read_vector(dir.join("mean.npy"), dim, "mean")?;
+        let eigenvalues = Array1::from(read_vector(
+            dir.join("eigenvalues.npy"),
+            record.rank,
+            "eigenvalues",
+        )?);
+        let vectors = read_matrix(dir.join("vectors.npy"), dim, "vectors")?;
+        if vectors.ncols() != record.rank {
+            return Err(Error::invalid(
+                dir.join("vectors.npy").display().to_string(),
+                "shape",
+                format!("({dim}, {})", record.rank),
+                format!("({dim}, {})", vectors.ncols()),
+            ));
+        }
+        if eigenvalues.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
+            return Err(Error::invalid(
+                dir.join("eigenvalues.npy").display().to_string(),
+                "eigenvalues",
+                "finite, non-negative values",
+                "a negative or non-finite value",
+            ));
+        }
+        let laplace = Laplace {
+            mean,
+            eigenvalues,
+            vectors,
+        };
+        if laplace.checksum() != record.checksum {
+            return Err(Error::invalid(
+                &name,
+                "checksum",
+                record.checksum,
+                format!("{} (the arrays were changed)", laplace.checksum()),
+            ));
+        }
+        Ok(laplace)
+    }
+
+    /// The Laplace approximation of the posterior with the noise variance inflated `tau` times:
+    /// N(m_MAP, (R + H/τ)⁻¹), eigenvalues λ_i/τ. Wider than the posterior by √τ in the
+    /// informed directions (λ_i ≫ τ), the prior where λ_i ≪ τ.
+    pub fn tempered(&self, tau: f64) -> Laplace {
+        Laplace {
+            mean: self.mean.clone(),
+            eigenvalues: self.eigenvalues.mapv(|l| l / tau),
+            vectors: self.vectors.clone(),
+        }
     }
 
     /// Coefficients Vᵀ R x.
