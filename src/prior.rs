@@ -82,6 +82,13 @@ fn reference_mass_sqrt() -> [[f64; 3]; 3] {
     l
 }
 
+/// A zero-mean prior draw ξ = A⁻¹ L w ~ N(0, C) and its noise image L w (w white noise).
+#[derive(Debug, Clone)]
+pub struct PriorDraw {
+    pub deviation: Vec<f64>,
+    pub image: Vec<f64>,
+}
+
 impl BiLaplacianPrior {
     /// The prior on `mesh`. γ and δ must be positive; a field mean must have one value per vertex.
     pub fn new(mesh: &Mesh, params: BiLaplacianParams) -> Result<Self> {
@@ -221,8 +228,19 @@ impl BiLaplacianPrior {
     /// A zero-mean draw A⁻¹ L ξ ~ N(0, C) with `rng` (the same draw as [`Self::sample`] minus
     /// m̄).
     pub fn sample_deviation(&self, rng: &mut impl Rng) -> Vec<f64> {
+        self.draw(rng).deviation
+    }
+
+    /// The draw of [`Self::sample_deviation`] with its noise image L ξ, through which
+    /// R (A⁻¹ L ξ) = A M⁻¹ L ξ: coordinates Vᵀ R of the draw cost a dense product with the
+    /// precomputed M⁻¹ A V, no solve.
+    pub fn draw(&self, rng: &mut impl Rng) -> PriorDraw {
         let xi = self.white_noise(rng);
-        self.a_solve(&self.mass_sqrt_mul(&xi))
+        let image = self.mass_sqrt_mul(&xi);
+        PriorDraw {
+            deviation: self.a_solve(&image),
+            image,
+        }
     }
 
     fn white_noise(&self, rng: &mut impl Rng) -> Vec<f64> {

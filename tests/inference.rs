@@ -474,9 +474,10 @@ fn surrogate_jacobian_on_a_subspace_uses_the_encoder_exactly() {
     )
     .unwrap();
     let n = prior.dim();
-    let subspace = Subspace {
-        basis: Array2::from_shape_fn((n, 5), |(i, j)| ((i * 3 + j * 11) as f64 * 0.17).sin()),
-    };
+    let subspace = Subspace::new(
+        &prior,
+        Array2::from_shape_fn((n, 5), |(i, j)| ((i * 3 + j * 11) as f64 * 0.17).sin()),
+    );
     let m = prior_sample(&problem, 3);
     let lin = surrogate.net.linearize(&m).unwrap();
     let through_encoder = BasisJacobian::new(&post, &subspace).apply(lin.as_ref(), &subspace);

@@ -221,9 +221,10 @@ pub fn run_chains(
             "delayed acceptance without a surrogate",
         ));
     }
-    let subspace = Subspace {
-        basis: target.subspace.unwrap_or(&target.laplace.vectors).clone(),
-    };
+    let subspace = Subspace::new(
+        target.exact.prior,
+        target.subspace.unwrap_or(&target.laplace.vectors).clone(),
+    );
     let jacobians = match settings.kernel.is_mmala() {
         false => None,
         true => {
@@ -453,11 +454,11 @@ fn mmala_subchain(
     let mut x = start;
     let (mut accepted, mut failures) = (0, Vec::new());
     for _ in 0..steps {
-        let xi = prior.sample_deviation(rng);
+        let draw = prior.draw(rng);
         let g_x = x.local.gradient(&x.local.q, data);
         let (y, c_y) = parts
             .subspace
-            .propose(prior, &x.m, &x.local, &g_x, rho, &xi);
+            .propose(prior, &x.m, &x.local, &g_x, rho, &draw);
         let u: f64 = rng.random();
         match parts.geometry(target, &y, c_y) {
             Err(e) => failures.push(e),
@@ -614,10 +615,10 @@ fn run_chain(
             }
             KernelKind::DaMmala => {
                 let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
-                let xi = prior.sample_deviation(&mut rng);
+                let draw = prior.draw(&mut rng);
                 // drift with the exact map's residual at x (known) and the geometry's J V
                 let g_x = local.gradient(&s.q, data);
-                let (y, c_y) = parts.subspace.propose(prior, &s.m, local, &g_x, rho, &xi);
+                let (y, c_y) = parts.subspace.propose(prior, &s.m, local, &g_x, rho, &draw);
                 c_proposal = Some(c_y);
                 y
             }
@@ -894,9 +895,10 @@ mod tests {
         let v0 = Array2::from_shape_fn((n, 4), |(i, j)| draws[j][i] - prior.mean()[i]);
         let gram = v0.t().dot(&columnwise(&v0, |c| prior.precision_mul(c)));
         let (d, w) = symmetric_eigen(&gram);
-        let subspace = Subspace {
-            basis: v0.dot(&w) / d.mapv(f64::sqrt).insert_axis(ndarray::Axis(0)),
-        };
+        let subspace = Subspace::new(
+            &prior,
+            v0.dot(&w) / d.mapv(f64::sqrt).insert_axis(ndarray::Axis(0)),
+        );
         let jacobian = BasisJacobian::new(&screen_post, &subspace);
         let rho = 0.6;
         let mut stage1_rejections = 0;

@@ -32,12 +32,16 @@ use super::posterior::Posterior;
 use crate::bases::eigensolver::try_symmetric_eigen;
 use crate::error::{Error, Result};
 use crate::map::Linearization;
-use crate::prior::BiLaplacianPrior;
+use crate::prior::{BiLaplacianPrior, PriorDraw};
 
 /// The fixed R-orthonormal subspace V and, per map, how J V is formed.
 pub struct Subspace {
     /// V (d_M × r), Vᵀ R V = I.
     pub basis: Array2<f64>,
+    /// M⁻¹ A V (d_M × r): the coordinates of a prior draw A⁻¹ L w are
+    /// ζ = Vᵀ R A⁻¹ L w = (M⁻¹ A V)ᵀ L w (A, M symmetric), one dense product per proposal
+    /// instead of a mass solve and two stiffness products.
+    noise_map: Array2<f64>,
 }
 
 /// J V for one map: J_r (Eᵀ V) with Eᵀ V precomputed when the map has an input encoder E,
@@ -231,6 +235,19 @@ pub fn log_reference_ratio(
 }
 
 impl Subspace {
+    /// The subspace spanned by the R-orthonormal `basis`, with its noise map M⁻¹ A V (r mass
+    /// solves, once).
+    pub fn new(prior: &BiLaplacianPrior, basis: Array2<f64>) -> Self {
+        let noise_map =
+            crate::bases::eigensolver::columnwise(&basis, |v| prior.mass_solve(&prior.a_mul(v)));
+        Subspace { basis, noise_map }
+    }
+
+    /// ζ = Vᵀ R ξ of a prior draw ξ = A⁻¹ L w, from its image L w.
+    pub fn draw_coordinates(&self, draw: &PriorDraw) -> Array1<f64> {
+        crate::linalg::transpose_mul(&self.noise_map, ArrayView1::from(&draw.image))
+    }
+
     /// c = Vᵀ R (m − m̄).
     pub fn coordinates(&self, prior: &BiLaplacianPrior, m: &[f64]) -> Array1<f64> {
         let d: Vec<f64> = m.iter().zip(prior.mean()).map(|(a, b)| a - b).collect();
@@ -238,7 +255,7 @@ impl Subspace {
     }
 
     /// A proposal y = m̄ + V c_y + ρ x⊥ + β ξ⊥ (x⊥ = x − m̄ − V c_x, ξ⊥ = ξ − V ζ) from the
-    /// state's geometry and a prior deviation ξ ~ N(0, C); returns y and its coordinates c_y.
+    /// state's geometry and a prior draw ξ ~ N(0, C); returns y and its coordinates c_y.
     pub fn propose(
         &self,
         prior: &BiLaplacianPrior,
@@ -246,11 +263,11 @@ impl Subspace {
         geometry: &LocalGeometry,
         gradient: &Array1<f64>,
         rho: f64,
-        xi: &[f64],
+        draw: &PriorDraw,
     ) -> (Vec<f64>, Array1<f64>) {
         let beta = (1.0 - rho * rho).sqrt();
-        let zeta =
-            crate::linalg::transpose_mul(&self.basis, Array1::from(prior.precision_mul(xi)).view());
+        let xi = &draw.deviation;
+        let zeta = self.draw_coordinates(draw);
         let c_y = geometry.propose(rho, gradient, zeta.view());
         // y − m̄ = ρ (x − m̄) + β ξ + V (c_y − ρ c_x − β ζ)
         let shift = self
@@ -290,6 +307,26 @@ mod tests {
     }
 
     /// g = (J V)ᵀ Γ⁻¹ (q − d) is the gradient of Φ(m + V δ) in δ (slope-2 Taylor remainder).
+    /// ζ from the draw's noise image through M⁻¹ A V equals Vᵀ R ξ computed with solves.
+    #[test]
+    fn draw_coordinates_need_no_solve() {
+        let prior = coarse_prior();
+        let n = prior.dim();
+        let subspace = Subspace::new(
+            &prior,
+            Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j * 7) as f64 * 0.23).sin()),
+        );
+        let draw = prior.draw(&mut stream(9, Purpose::Chain, 0));
+        let fast = subspace.draw_coordinates(&draw);
+        let rv = prior.precision_mul(&draw.deviation);
+        let slow = crate::linalg::transpose_mul(&subspace.basis, ArrayView1::from(&rv));
+        let err = (&fast - &slow)
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
+        let scale = slow.mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
+        assert!(scale > 1e-3 && err < 1e-10 * scale, "{fast} vs {slow}");
+    }
+
     #[test]
     fn subspace_gradient_passes_the_taylor_test() {
         let prior = coarse_prior();
@@ -300,9 +337,10 @@ mod tests {
         };
         let misfit = GaussianMisfit::new(vec![0.2, -0.1, 0.4, 0.0], 0.01).unwrap();
         let post = Posterior::new(&map, &prior, misfit.clone()).unwrap();
-        let subspace = Subspace {
-            basis: Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j * 7) as f64 * 0.23).sin()),
-        };
+        let subspace = Subspace::new(
+            &prior,
+            Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j * 7) as f64 * 0.23).sin()),
+        );
         let jacobian = BasisJacobian::new(&post, &subspace);
         let m = prior.sample(&mut stream(5, Purpose::PriorSample, 0));
         let c = subspace.coordinates(&prior, &m);
@@ -337,9 +375,10 @@ mod tests {
         let misfit = GaussianMisfit::new(vec![0.2, -0.1, 0.4, 0.0], 0.01).unwrap();
         let exact_post = Posterior::new(&exact, &prior, misfit.clone()).unwrap();
         let surrogate_post = Posterior::new(&surrogate, &prior, misfit.clone()).unwrap();
-        let subspace = Subspace {
-            basis: Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j * 7) as f64 * 0.23).sin()),
-        };
+        let subspace = Subspace::new(
+            &prior,
+            Array2::from_shape_fn((n, 3), |(i, j)| ((i * 3 + j * 7) as f64 * 0.23).sin()),
+        );
         let centre = prior.sample(&mut stream(5, Purpose::PriorSample, 0));
         let correction =
             AffineCorrection::at(&exact_post, &surrogate_post, &subspace, &centre).unwrap();
