@@ -262,7 +262,7 @@ fn small_control_surrogate(dir: &std::path::Path) -> (Problem, dino::nn::Control
     use dino::bases::{kle, EigenSettings};
     use dino::nn::{control_samples, DipNet, Mlp, MlpShape};
     let problem = ouu_problem(12);
-    let data = dino::data::generate_control(&problem, 24, 0, 8, dir, false).unwrap();
+    let data = dino::data::generate_control(&problem, 24, 0, 8, None, dir, false).unwrap();
     let basis = kle(
         &problem.prior().unwrap(),
         EigenSettings {
@@ -324,7 +324,7 @@ fn surrogate_reduced_qoi_matches_its_decoded_state_and_passes_taylor_tests() {
 fn control_data_round_trip_and_bad_files_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let problem = ouu_problem(8);
-    let data = dino::data::generate_control(&problem, 12, 0, 6, tmp.path(), false).unwrap();
+    let data = dino::data::generate_control(&problem, 12, 0, 6, None, tmp.path(), false).unwrap();
     let loaded = dino::data::load_control(tmp.path()).unwrap();
     assert_eq!(loaded.u, data.u);
     assert_eq!(loaded.control_jacobian, data.control_jacobian);
@@ -447,20 +447,97 @@ fn interrupted_control_data_generation_resumes_to_the_same_arrays() {
     let tmp = tempfile::tempdir().unwrap();
     let problem = ouu_problem(8);
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let whole = generate_control_in_chunks(&problem, 18, 0, 6, &a, false, 4, None).unwrap();
+    let whole = generate_control_in_chunks(&problem, 18, 0, 6, None, &a, false, 4, None).unwrap();
     assert!(!a.join("partial").exists(), "chunks removed at the end");
     // interrupted in the forward phase after 2 chunks, then in the Jacobian phase
-    assert!(generate_control_in_chunks(&problem, 18, 0, 6, &b, false, 4, Some(2)).is_err());
+    assert!(generate_control_in_chunks(&problem, 18, 0, 6, None, &b, false, 4, Some(2)).is_err());
     assert!(b.join("partial/forward-4.npy").exists());
     assert!(!b.join("phase1.json").exists());
-    assert!(generate_control_in_chunks(&problem, 18, 0, 6, &b, false, 4, Some(4)).is_err());
+    assert!(generate_control_in_chunks(&problem, 18, 0, 6, None, &b, false, 4, Some(4)).is_err());
     assert!(b.join("phase1.json").exists());
     assert!(b.join("partial/jacobian-0.npy").exists());
     assert!(!b.join("partial/forward-0.npy").exists());
-    let resumed = generate_control_in_chunks(&problem, 18, 0, 6, &b, false, 4, None).unwrap();
+    let resumed = generate_control_in_chunks(&problem, 18, 0, 6, None, &b, false, 4, None).unwrap();
     assert_eq!(resumed.m, whole.m);
     assert_eq!(resumed.z, whole.z);
     assert_eq!(resumed.u, whole.u);
     assert_eq!(resumed.control_jacobian, whole.control_jacobian);
     assert!(!b.join("partial").exists());
+}
+
+/// `--control-around`: controls drawn in the box of half-width r around a centre, intersected
+/// with the bounds; the manifest records the region, so a different region is refused in the same
+/// folder; bad centres and flags are refused with the flag named.
+#[test]
+fn control_data_refined_around_a_control_stays_in_its_region() {
+    use dino::data::control::ControlRegion;
+    let tmp = tempfile::tempdir().unwrap();
+    let problem = ouu_problem(8);
+    let pde = problem.control_problem().unwrap();
+    let (n_z, bounds) = (ControlledMap::control_dim(&pde), pde.bounds());
+    // half the components at the upper bound: their draws stay in [upper − r, upper]
+    let centre: Vec<f64> = (0..n_z)
+        .map(|k| if k % 2 == 0 { bounds[1] } else { 0.5 })
+        .collect();
+    let region = ControlRegion::new(centre.clone(), 0.3, bounds, "test").unwrap();
+    let dir = tmp.path().join("local");
+    let data =
+        dino::data::generate_control(&problem, 12, 0, 6, Some(&region), &dir, false).unwrap();
+    for row in data.z.rows() {
+        for (k, &z) in row.iter().enumerate() {
+            let (lo, hi) = (
+                (centre[k] - 0.3).max(bounds[0]),
+                (centre[k] + 0.3).min(bounds[1]),
+            );
+            assert!((lo..=hi).contains(&z), "z_{k} = {z} outside [{lo}, {hi}]");
+        }
+    }
+    let spread = data
+        .z
+        .column(1)
+        .iter()
+        .fold(0.0f64, |a, &z| a.max((z - 0.5).abs()));
+    assert!(spread > 0.1, "the draws fill the region, spread {spread}");
+    assert_eq!(data.manifest.region.as_ref(), Some(&region));
+    // the same folder with another radius is another data set
+    let wider = ControlRegion::new(centre.clone(), 0.6, bounds, "test").unwrap();
+    assert!(dino::data::generate_control(&problem, 12, 0, 6, Some(&wider), &dir, false).is_err());
+    // bad input
+    assert!(ControlRegion::new(centre.clone(), 0.0, bounds, "test").is_err());
+    let outside: Vec<f64> = vec![bounds[1] + 1.0; n_z];
+    let err = ControlRegion::new(outside.clone(), 0.3, bounds, "z.npy")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("z.npy") && err.contains("--control-around"),
+        "{err}"
+    );
+    let file = tmp.path().join("z.npy");
+    ndarray_npy::write_npy(&file, &ndarray::Array1::from(outside)).unwrap();
+    let problem_file = problem.path.display().to_string();
+    let z = file.display().to_string();
+    let out = tmp.path().join("cli").display().to_string();
+    for (extra, field) in [
+        (
+            vec!["--control", "--control-around", z.as_str()],
+            "--control-around",
+        ),
+        (vec!["--control-around", z.as_str()], "--control-around"),
+    ] {
+        let mut args = vec![
+            "generate",
+            "--problem",
+            &problem_file,
+            "--mesh",
+            "8",
+            "--samples",
+            "12",
+            "--pod-rank",
+            "6",
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(&extra);
+        fails(&args, &[field]);
+    }
 }

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::data::control::ControlRegion;
 use crate::data::{generate, GenerateOptions, JacobianKind};
 use crate::error::{Error, Result};
+use crate::map::ControlledMap;
 
 /// Arguments of `dino generate`.
 #[derive(Debug, Args)]
@@ -60,6 +62,14 @@ pub struct GenerateArgs {
     /// POD rank of the states (with --control).
     #[arg(long, default_value_t = 100)]
     pod_rank: usize,
+    /// With --control: draw the controls around this one (.npy, length n_z; e.g. the
+    /// `control.npy` of a `dino ouu` run) instead of in the whole box: data refined where a
+    /// surrogate's optimum lies.
+    #[arg(long)]
+    control_around: Option<PathBuf>,
+    /// Half-width of the box around --control-around (intersected with the bounds).
+    #[arg(long, default_value_t = 1.0)]
+    control_radius: f64,
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
@@ -93,12 +103,35 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             "both",
         ));
     }
+    if args.control_around.is_some() && !args.control {
+        return Err(Error::invalid(
+            "command line",
+            "--control-around",
+            "--control-around together with --control",
+            "without --control",
+        ));
+    }
     if args.control {
+        let region = match &args.control_around {
+            None => None,
+            Some(path) => {
+                let control = problem.control_problem()?;
+                let centre =
+                    crate::io::npy::read_vector(path, control.control_dim(), "--control-around")?;
+                Some(ControlRegion::new(
+                    centre,
+                    args.control_radius,
+                    control.bounds(),
+                    &path.display().to_string(),
+                )?)
+            }
+        };
         let data = crate::data::generate_control(
             &problem,
             args.samples,
             args.seed,
             args.pod_rank,
+            region.as_ref(),
             &args.out,
             true,
         )?;

@@ -1,5 +1,6 @@
 //! Training data of a control surrogate (MR-DINO): samples (m_i, z_i) with m_i ~ prior and
-//! z_i uniform in the box [lower, upper]^{n_z} ([`control_sample`]), the states u_i = u(z_i, m_i) (all vertices), an ℓ²-orthonormal
+//! z_i uniform in the box [lower, upper]^{n_z} or in a neighbourhood of a given control
+//! ([`control_sample`]), the states u_i = u(z_i, m_i) (all vertices), an ℓ²-orthonormal
 //! POD basis Φ of the centred states, and the control Jacobians projected on it, Φᵀ ∂u/∂z
 //! (r_U × n_z per sample: what OUU needs, in O(r_U n_z) storage instead of O(d_U n_z)).
 //!
@@ -45,6 +46,9 @@ pub struct ControlManifest {
     pub parameter_dim: usize,
     pub control_dim: usize,
     pub state_dim: usize,
+    /// Where the controls were drawn when not in the whole box.
+    #[serde(default)]
+    pub region: Option<ControlRegion>,
     /// Wall seconds of the forward phase and of the Jacobian phase.
     pub forward_s: f64,
     pub jacobian_s: f64,
@@ -142,10 +146,58 @@ fn bar(len: usize, label: &str, progress: bool) -> ProgressBar {
     bar
 }
 
-/// A training control, uniform in the box [lower, upper]^{n_z}.
-pub fn control_sample(rng: &mut impl Rng, n_z: usize, bounds: [f64; 2]) -> Vec<f64> {
+/// A neighbourhood of a control z_c: the box Π_k [z_c,k − r, z_c,k + r] ∩ [lower, upper],
+/// where data refined around an optimum are drawn (`dino generate --control --control-around`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlRegion {
+    pub centre: Vec<f64>,
+    pub radius: f64,
+}
+
+impl ControlRegion {
+    /// Checks the centre against the control dimension and bounds and the radius (> 0); `file`
+    /// names the centre's source in errors.
+    pub fn new(centre: Vec<f64>, radius: f64, bounds: [f64; 2], file: &str) -> Result<Self> {
+        if !(radius > 0.0 && radius.is_finite()) {
+            return Err(Error::invalid(
+                "command line",
+                "--control-radius",
+                "a positive half-width",
+                radius,
+            ));
+        }
+        if let Some(v) = centre
+            .iter()
+            .find(|v| !(bounds[0]..=bounds[1]).contains(*v))
+        {
+            return Err(Error::invalid(
+                file,
+                "--control-around",
+                format!("a control inside the bounds [{}, {}]", bounds[0], bounds[1]),
+                v,
+            ));
+        }
+        Ok(ControlRegion { centre, radius })
+    }
+}
+
+/// A training control: uniform in the box [lower, upper]^{n_z}, or in `region` (each
+/// component uniform in [z_c,k − r, z_c,k + r] ∩ [lower, upper]).
+pub fn control_sample(
+    rng: &mut impl Rng,
+    n_z: usize,
+    bounds: [f64; 2],
+    region: Option<&ControlRegion>,
+) -> Vec<f64> {
     (0..n_z)
-        .map(|_| rng.random_range(bounds[0]..=bounds[1]))
+        .map(|k| match region {
+            None => rng.random_range(bounds[0]..=bounds[1]),
+            Some(r) => {
+                let lo = (r.centre[k] - r.radius).max(bounds[0]);
+                let hi = (r.centre[k] + r.radius).min(bounds[1]);
+                rng.random_range(lo..=hi)
+            }
+        })
         .collect()
 }
 
@@ -155,10 +207,13 @@ pub fn generate_control(
     samples: usize,
     seed: u64,
     pod_rank: usize,
+    region: Option<&ControlRegion>,
     out: &Path,
     progress: bool,
 ) -> Result<ControlDataset> {
-    generate_control_in_chunks(problem, samples, seed, pod_rank, out, progress, CHUNK, None)
+    generate_control_in_chunks(
+        problem, samples, seed, pod_rank, region, out, progress, CHUNK, None,
+    )
 }
 
 /// Samples per resumable chunk.
@@ -173,6 +228,7 @@ pub fn generate_control_in_chunks(
     samples: usize,
     seed: u64,
     pod_rank: usize,
+    region: Option<&ControlRegion>,
     out: &Path,
     progress: bool,
     chunk: usize,
@@ -212,6 +268,7 @@ pub fn generate_control_in_chunks(
         parameter_dim: d_m,
         control_dim: n_z,
         state_dim: d_u,
+        region: region.cloned(),
         forward_s: 0.0,
         jacobian_s: 0.0,
     };
@@ -229,6 +286,16 @@ pub fn generate_control_in_chunks(
         ));
     }
     let [lower, upper] = model.bounds();
+    if let Some(r) = region {
+        if r.centre.len() != n_z {
+            return Err(Error::invalid(
+                "command line",
+                "--control-around",
+                format!("a control of length n_z = {n_z}"),
+                r.centre.len(),
+            ));
+        }
+    }
     let mut partial = Partial::open(out, &manifest, chunk, stop_after)?;
     // phase1.json: the manifest as of the end of the forward phase
     let phase1 = out.join("phase1.json");
@@ -251,7 +318,7 @@ pub fn generate_control_in_chunks(
         let inputs = |i: usize| {
             let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
             let mut rng = stream(seed, Purpose::ControlSample, i as u64);
-            (m, control_sample(&mut rng, n_z, [lower, upper]))
+            (m, control_sample(&mut rng, n_z, [lower, upper], region))
         };
         let u = partial.rows("forward", samples, d_u, &b, |i| {
             let (m, z) = inputs(i);
