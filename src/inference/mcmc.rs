@@ -193,7 +193,10 @@ pub struct ChainState {
     pub subchain_steps: usize,
     #[serde(default)]
     pub subchain_accepted: usize,
-    /// QoI trace after burn-in: [Φ, c_1, …, c_k] per step.
+    /// QoI trace after burn-in: [Φ, c_1, …, c_k] per step. Checkpoints keep it out of the
+    /// state file, in an append-only `chain_C.qoi` beside it (little-endian f64 rows), so a
+    /// checkpoint costs O(new steps), not O(all steps).
+    #[serde(skip)]
     pub qoi: Vec<Vec<f64>>,
     /// Σ m and Σ m² after burn-in.
     pub sum: Vec<f64>,
@@ -254,11 +257,17 @@ pub fn run_chains(
             let path = checkpoint_dir
                 .as_ref()
                 .map(|d| d.join(format!("chain_{c}.json")));
+            let width = 1 + settings.qoi_directions.min(target.laplace.vectors.ncols());
             let resumed = path
                 .as_ref()
                 .and_then(|p| std::fs::read_to_string(p).ok())
                 .and_then(|t| serde_json::from_str::<ChainState>(&t).ok())
-                .filter(|s| s.fingerprint == fingerprint);
+                .filter(|s| s.fingerprint == fingerprint)
+                .and_then(|mut s| {
+                    let rows = s.steps.saturating_sub(settings.burn_in);
+                    s.qoi = read_qoi_trace(&qoi_trace_path(path.as_ref()?), rows, width)?;
+                    Some(s)
+                });
             let state = match resumed {
                 Some(s) => s,
                 None => new_chain(target, c, start, settings, fingerprint)?,
@@ -549,6 +558,15 @@ fn run_chain(
     let started = Instant::now();
     let wall_before = s.wall_s;
     let total = settings.burn_in + settings.samples;
+    // QoI rows already in the trace file (a new chain starts an empty one)
+    let mut rows_written = s.qoi.len();
+    if let (Some(path), 0) = (checkpoint, rows_written) {
+        let trace = qoi_trace_path(path);
+        if let Some(dir) = trace.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::File::create(&trace).map_err(|e| Error::io(&trace, e))?;
+    }
     let prior = target.exact.prior;
     let lap = target.laplace;
     let rho = (1.0 - settings.step * settings.step).sqrt();
@@ -827,6 +845,9 @@ fn run_chain(
         if let Some(path) = checkpoint {
             if s.steps % settings.checkpoint_every.max(1) == 0 || s.steps == total {
                 s.wall_s = wall_before + started.elapsed().as_secs_f64();
+                // the trace rows first, then the state: a state never counts rows not on disk
+                append_qoi_rows(&qoi_trace_path(path), &s.qoi[rows_written..])?;
+                rows_written = s.qoi.len();
                 let text = serde_json::to_string(&s).expect("serializable chain");
                 write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
             }
@@ -834,6 +855,48 @@ fn run_chain(
     }
     s.wall_s = wall_before + started.elapsed().as_secs_f64();
     Ok(s)
+}
+
+/// `chain_C.qoi` beside the state file `chain_C.json`.
+fn qoi_trace_path(state: &std::path::Path) -> PathBuf {
+    state.with_extension("qoi")
+}
+
+/// Appends QoI rows to the trace file (little-endian f64) and syncs it.
+fn append_qoi_rows(path: &std::path::Path, rows: &[Vec<f64>]) -> Result<()> {
+    use std::io::Write;
+    let bytes: Vec<u8> = rows
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.write_all(&bytes)
+        .and_then(|_| file.sync_data())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// The first `rows` rows of `width` values of a trace file, which is cut to them (rows appended
+/// after the last state was written are dropped); `None` when the file holds fewer.
+fn read_qoi_trace(path: &std::path::Path, rows: usize, width: usize) -> Option<Vec<Vec<f64>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let need = rows * width * 8;
+    if bytes.len() < need {
+        return None;
+    }
+    if bytes.len() > need {
+        let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
+        file.set_len(need as u64).ok()?;
+    }
+    let values: Vec<f64> = bytes[..need]
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    Some(values.chunks(width).map(<[f64]>::to_vec).collect())
 }
 
 /// Posterior mean and pointwise variance over all chains' post-burn-in samples.
