@@ -1048,13 +1048,16 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["steps"].as_u64());
         if let Some(s) = steps.filter(|&s| s >= 1000) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break s;
+            break Some(s);
         }
-        assert!(started.elapsed().as_secs() < 120, "no checkpoint appeared");
+        if started.elapsed().as_secs() >= 120 {
+            break None;
+        }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
+    let _ = child.kill();
+    let _ = child.wait();
+    let steps_at_kill = steps_at_kill.expect("a checkpoint within 120 s");
     assert!(
         steps_at_kill < 30_100,
         "killed before the end: {steps_at_kill}"
