@@ -687,6 +687,12 @@ pub fn run(args: InferArgs) -> Result<()> {
         args.out.display(),
         args.out.display()
     );
+    if args.method != Method::Map {
+        eprintln!(
+            "Laplace approximation: {}/laplace/ (training data around it: dino generate --laplace)",
+            args.out.display()
+        );
+    }
     Ok(())
 }
 
