@@ -1,42 +1,58 @@
 //! MCMC diagnostics: autocorrelation, integrated autocorrelation time by Geyer's initial positive
 //! sequence estimator, effective sample size, and the potential scale reduction R̂.
 
+/// A trace centred on its mean, with its (biased) variance: ρ_k = Σ_t c_t c_{t+k} / (n var).
+struct Centred {
+    c: Vec<f64>,
+    var: f64,
+}
+
+impl Centred {
+    /// `None` for fewer than 2 values or a constant trace.
+    fn new(x: &[f64]) -> Option<Self> {
+        let n = x.len();
+        if n < 2 {
+            return None;
+        }
+        let mean = x.iter().sum::<f64>() / n as f64;
+        let c: Vec<f64> = x.iter().map(|v| v - mean).collect();
+        let var = c.iter().map(|v| v * v).sum::<f64>() / n as f64;
+        (var > 0.0).then_some(Centred { c, var })
+    }
+
+    /// ρ_k, O(n).
+    fn rho(&self, k: usize) -> f64 {
+        let n = self.c.len();
+        self.c[..n - k]
+            .iter()
+            .zip(&self.c[k..])
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+            / (n as f64 * self.var)
+    }
+}
+
 /// Normalized autocorrelation ρ_0..ρ_{max_lag} of a trace.
 pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
-    let n = x.len();
-    if n < 2 {
-        return vec![1.0];
+    match Centred::new(x) {
+        None => vec![1.0],
+        Some(c) => (0..=max_lag.min(x.len() - 1)).map(|k| c.rho(k)).collect(),
     }
-    let mean = x.iter().sum::<f64>() / n as f64;
-    let c: Vec<f64> = x.iter().map(|v| v - mean).collect();
-    let var = c.iter().map(|v| v * v).sum::<f64>() / n as f64;
-    if var <= 0.0 {
-        return vec![1.0];
-    }
-    (0..=max_lag.min(n - 1))
-        .map(|k| {
-            c[..n - k]
-                .iter()
-                .zip(&c[k..])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / (n as f64 * var)
-        })
-        .collect()
 }
 
 /// τ = −1 + 2 Σ_i P_i with pair sums P_i = ρ_{2i} + ρ_{2i+1}, truncated at the first P_i ≤ 0
 /// (Geyer 1992, initial positive sequence). τ ≥ 1 is returned for constant or short traces.
+/// The lags are computed only up to the truncation: O(n τ), not O(n²).
 pub fn integrated_autocorrelation_time(x: &[f64]) -> f64 {
     let n = x.len();
-    if n < 4 {
-        return 1.0;
-    }
-    let rho = autocorrelation(x, n - 1);
+    let centred = match Centred::new(x) {
+        Some(c) if n >= 4 => c,
+        _ => return 1.0,
+    };
     let mut tau = -1.0;
     let mut i = 0;
-    while 2 * i + 1 < rho.len() {
-        let p = rho[2 * i] + rho[2 * i + 1];
+    while 2 * i + 1 < n {
+        let p = centred.rho(2 * i) + centred.rho(2 * i + 1);
         if p <= 0.0 {
             break;
         }
