@@ -561,16 +561,33 @@ fn write_chain_plots(chains: &[ChainState], out: &Path) -> Result<()> {
         })
         .collect();
     let names: Vec<String> = (0..chains.len()).map(|c| format!("chain {c}")).collect();
-    let series: Vec<Series> = traces
+    // at most about 5000 points per chain in the plot (every k-th step of a long chain)
+    let k = traces
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+        .div_ceil(5000)
+        .max(1);
+    let thinned: Vec<Vec<f64>> = traces
+        .iter()
+        .map(|t| t.iter().step_by(k).copied().collect())
+        .collect();
+    let series: Vec<Series> = thinned
         .iter()
         .zip(&names)
         .map(|(t, n)| Series { name: n, values: t })
         .collect();
+    let x_label = if k == 1 {
+        "step".to_string()
+    } else {
+        format!("step / {k}")
+    };
     write_text(
         &out.join("trace.svg"),
         &lines(
             "Trace of the leading Laplace coefficient v₁ᵀR(m − m_MAP)",
-            "step",
+            &x_label,
             "coefficient",
             &series,
         ),
