@@ -39,9 +39,18 @@ pub struct Mlp {
     output: Linear,
 }
 
+/// burn's initializers draw from the backend's global generator: one thread's seeding and
+/// drawing must not interleave with another's (parallel trainings, parallel tests), or a seed
+/// would not determine the weights.
+fn lock_initializers() -> std::sync::MutexGuard<'static, ()> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    INIT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Mlp {
     /// Random initialization (burn's default, seeded by `seed`).
     pub fn new(shape: MlpShape, seed: u64, device: &Device) -> Self {
+        let _guard = lock_initializers();
         device.seed(seed);
         let mut d = shape.input;
         let hidden = (0..shape.depth)
@@ -59,6 +68,8 @@ impl Mlp {
 
     /// An MLP with given weights: `layers[l] = (W row-major [in, out], b [out], in, out)`.
     pub fn from_weights(layers: &[(Vec<f32>, Vec<f32>, usize, usize)], device: &Device) -> Self {
+        // the placeholder layers draw from the generator too
+        let _guard = lock_initializers();
         let linear = |(w, b, i, o): &(Vec<f32>, Vec<f32>, usize, usize)| {
             let mut layer = LinearConfig::new(*i, *o).init(device);
             layer.weight = Param::from_tensor(Tensor::from_data(
