@@ -267,18 +267,19 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
             opts.temper,
         ));
     }
-    let laplace = opts
-        .laplace
-        .as_ref()
-        .map(|dir| Laplace::load(dir, &problem.hash(), d_m))
-        .transpose()?;
-    let sampling = laplace.as_ref().map(|l| SamplingRecord {
-        laplace: opts.laplace.as_ref().expect("set").display().to_string(),
-        checksum: l.checksum(),
-        rank: l.eigenvalues.len(),
-        temper: opts.temper,
-    });
-    let laplace = laplace.map(|l| l.tempered(opts.temper));
+    let (laplace, sampling) = match &opts.laplace {
+        None => (None, None),
+        Some(dir) => {
+            let l = Laplace::load(dir, &problem.hash(), d_m)?;
+            let record = SamplingRecord {
+                laplace: dir.display().to_string(),
+                checksum: l.checksum(),
+                rank: l.eigenvalues.len(),
+                temper: opts.temper,
+            };
+            (Some(l.tempered(opts.temper)), Some(record))
+        }
+    };
     let distribution = Distribution {
         prior: &prior,
         laplace: laplace.as_ref(),
