@@ -31,6 +31,20 @@ pub trait DifferentiableMap: Send + Sync {
     fn input_encoder(&self) -> Option<&Array2<f64>> {
         None
     }
+    /// The reduced coefficients e = Eᵀ(m − m̄) of m, for a map with an input encoder E.
+    fn encode(&self, _m: &[f64]) -> Option<Vec<f64>> {
+        None
+    }
+    /// For a map with an input encoder: q at the reduced coefficients e (no encoding) and the
+    /// pullback (∂q/∂e)ᵀ w of a cotangent w = `cotangent(q)` that may depend on q, by one
+    /// forward and one backward pass (no Jacobian formed). `None` for maps without this path.
+    fn reduced_pullback(
+        &self,
+        _e: &[f64],
+        _cotangent: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+    ) -> Option<(Vec<f64>, Vec<f64>)> {
+        None
+    }
 }
 
 /// The map and its derivative at one point m.

@@ -220,15 +220,28 @@ fn check_kernel(kernel: KernelKind, step: f64, screen_scale: Option<f64>) {
             "stage 1 screens out proposals ({s1} of {total} reach stage 2)"
         );
     }
-    if kernel == KernelKind::DaSubchain {
+    if matches!(kernel, KernelKind::DaSubchain | KernelKind::DaHmc) {
         // the exact and the screening maps are linear, so the affine correction at the centre
         // makes the coarse posterior exact: every sub-chain that moved passes the PDE check
         assert_eq!(
             accepted, s1,
             "the corrected linear screen is exact ({accepted} of {s1} accepted)"
         );
+        // five surrogate mMALA steps, or a complement move, five HMC transitions and a
+        // complement move per proposal
+        let per_proposal = if kernel == KernelKind::DaHmc { 7 } else { 5 };
         let steps: usize = chains.iter().map(|c| c.subchain_steps).sum();
-        assert_eq!(steps, 5 * total, "five surrogate steps per proposal");
+        assert_eq!(steps, per_proposal * total, "surrogate steps per proposal");
+    }
+    if kernel == KernelKind::Hmc {
+        // Gaussian target, exact Gauss–Newton mass matrix: the leapfrog nearly conserves H
+        let (moves, tried): (usize, usize) = chains.iter().fold((0, 0), |a, c| {
+            (a.0 + c.subchain_accepted, a.1 + c.subchain_steps)
+        });
+        assert!(
+            moves as f64 > 0.9 * tried as f64,
+            "HMC accepts {moves} of {tried} transitions on a linear–Gaussian problem"
+        );
     }
     if kernel == KernelKind::DaMmala {
         // stage 1 is the exact mMALA of the (Gaussian) corrected screen and accepts nearly
@@ -276,6 +289,82 @@ fn delayed_acceptance_mmala_targets_the_exact_posterior() {
     check_kernel(KernelKind::DaMmala, 0.8, Some(1.15));
 }
 
+#[test]
+fn subspace_hmc_reproduces_the_linear_gaussian_posterior() {
+    check_kernel(KernelKind::Hmc, 0.5, None);
+}
+
+#[test]
+fn delayed_acceptance_of_hmc_moves_targets_the_exact_posterior() {
+    check_kernel(KernelKind::DaHmc, 0.5, Some(1.15));
+}
+
+/// U(c) = Φ(m̄ + V c + m⊥) + ½‖c‖² of the HMC kernels and its gradient: Taylor test (slope 2)
+/// on the reduced fast path of the shipped DIPNet, with and without the affine correction
+/// towards the PDE at a centre, and on the PDE (the generic path: Vᵀ Jᵀ w by an adjoint
+/// solve); the state's output equals the map's own (corrected) output at the start point.
+#[test]
+fn hmc_potential_gradient_passes_the_taylor_test_on_the_surrogate_fast_path() {
+    use dino::inference::hmc::{HmcSettings, SubspaceHmc};
+    use dino::inference::mmala::{AffineCorrection, BasisJacobian, LocalGeometry, Subspace};
+    let (problem, surrogate) = shipped_surrogate();
+    let prior = problem.prior().unwrap();
+    let pde = problem.model().unwrap();
+    let misfit = exact_data_misfit(&problem, pde.as_ref(), 4);
+    let post = Posterior::new(&surrogate.net, &prior, misfit.clone()).unwrap();
+    let pde_post = Posterior::new(pde.as_ref(), &prior, misfit.clone()).unwrap();
+    let n = prior.dim();
+    let subspace = Subspace::new(
+        &prior,
+        Array2::from_shape_fn((n, 4), |(i, j)| ((i * 3 + j * 11) as f64 * 0.17).sin()),
+    );
+    let centre = prior_sample(&problem, 7);
+    let correction = AffineCorrection::at(&pde_post, &post, &subspace, &centre).unwrap();
+    let m = prior_sample(&problem, 3);
+    let settings = HmcSettings {
+        leapfrog_steps: 4,
+        leapfrog_size: 0.2,
+        transitions: 1,
+    };
+    for (post, corrected) in [(&post, false), (&post, true), (&pde_post, false)] {
+        let mut jac = BasisJacobian::new(post, &subspace);
+        if corrected {
+            jac = jac.with_correction(correction.clone());
+        }
+        let local =
+            LocalGeometry::at(post, &jac, &subspace, &m, subspace.coordinates(&prior, &m)).unwrap();
+        let hmc = SubspaceHmc::new(
+            post,
+            &subspace,
+            corrected.then_some(&correction),
+            local.hessian_eigen(),
+            settings,
+        )
+        .unwrap();
+        let x = hmc.start(&m).unwrap();
+        // the fast path's output is the map's (corrected) output at m
+        let gap =
+            x.q.iter()
+                .zip(&local.q)
+                .fold(0.0f64, |a, (p, q)| a.max((p - q).abs()));
+        assert!(gap < 1e-9 * misfit.data().iter().fold(0.0f64, |a, v| a.max(v.abs())));
+        let (u0, g) = hmc.potential_and_gradient(&x, x.c.clone()).unwrap();
+        let delta = Array1::from(vec![0.5, -0.3, 0.8, 0.2]);
+        let u = |e: f64| {
+            hmc.potential_and_gradient(&x, &x.c + &(e * &delta))
+                .unwrap()
+                .0
+        };
+        TaylorTest::run_scalar(u, u0, g.dot(&delta), 1e-2, 6).assert_second_order(
+            &format!(
+                "HMC potential (corrected: {corrected}, PDE: {})",
+                post.map.input_encoder().is_none()
+            ),
+            0.1,
+        );
+    }
+}
+
 /// Two chains of `kernel` (20 000-step budget typical) started at the Laplace mean, 500 burn-in.
 fn test_chains(
     post: &Posterior<'_>,
@@ -302,6 +391,8 @@ fn test_chains(
         qoi_directions: 2,
         checkpoint_every: 1_000_000,
         subchain: 5,
+        leapfrog_steps: 6,
+        leapfrog_size: 0.3,
     };
     run_chains(
         &target,
@@ -390,6 +481,25 @@ fn mmala_with_position_dependent_geometry_agrees_with_gpcn_on_a_nonlinear_poster
         "stage 2 corrects the Laplace-like sub-chains, not all accepted ({accepted} of {s1})"
     );
     let da_subchain: Vec<_> = (0..2).map(|i| qoi_moments(&subchain, i)).collect();
+    // HMC moves on the same Laplace-like coarse posterior, and HMC on the exact posterior
+    let hmc_moves = test_chains(
+        &post,
+        Some(&linear_screen),
+        &lap,
+        KernelKind::DaHmc,
+        0.5,
+        8_000,
+        9,
+    );
+    let (s1, accepted) = hmc_moves
+        .iter()
+        .fold((0, 0), |a, c| (a.0 + c.stage1_accepted, a.1 + c.accepted));
+    assert!(
+        accepted < s1 && accepted > s1 / 10,
+        "stage 2 corrects the Laplace-like HMC moves, not all accepted ({accepted} of {s1})"
+    );
+    let da_hmc: Vec<_> = (0..2).map(|i| qoi_moments(&hmc_moves, i)).collect();
+    let hmc = chain_moments(&post, None, &lap, KernelKind::Hmc, 0.5, 8_000);
     for (i, (name, (m_m, v_m, e_m))) in [
         ("mMALA", mmala[0]),
         ("mMALA", mmala[1]),
@@ -397,6 +507,10 @@ fn mmala_with_position_dependent_geometry_agrees_with_gpcn_on_a_nonlinear_poster
         ("DA-mMALA", da_mmala[1]),
         ("DA-subchain", da_subchain[0]),
         ("DA-subchain", da_subchain[1]),
+        ("DA-HMC", da_hmc[0]),
+        ("DA-HMC", da_hmc[1]),
+        ("HMC", hmc[0]),
+        ("HMC", hmc[1]),
     ]
     .into_iter()
     .enumerate()

@@ -54,7 +54,8 @@ pub struct InferenceOptions {
     #[arg(long, default_value_t = 2)]
     chains: usize,
     /// Step size β ∈ (0, 1] (ρ = √(1 − β²)); default 0.1 for pCN, 0.2 for ∞-MALA, 0.5 for
-    /// gpCN, 0.3 for DA, 0.5 for mMALA and DA-mMALA, 0.25 for the da-subchain's surrogate steps.
+    /// gpCN, 0.3 for DA, 0.5 for mMALA and DA-mMALA, 0.25 for the da-subchain's surrogate steps,
+    /// 0.5 for the complement's pCN moves of hmc and da-hmc.
     #[arg(long)]
     step: Option<f64>,
     /// Rank of the Laplace approximation (prior-preconditioned GN Hessian eigenpairs).
@@ -82,6 +83,13 @@ pub struct InferenceOptions {
     /// costs many surrogate steps and the corrected surrogate is accurate at the noise level).
     #[arg(long, default_value_t = 1)]
     subchain: usize,
+    /// Leapfrog steps L per HMC transition (hmc, da-hmc).
+    #[arg(long, default_value_t = 8)]
+    leapfrog_steps: usize,
+    /// Leapfrog step size ε of the HMC kernels, in the coordinates whitened by the
+    /// Gauss–Newton Hessian at the MAP (L ε ≈ 2 crosses the Laplace approximation).
+    #[arg(long, default_value_t = 0.25)]
+    leapfrog_size: f64,
     /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
     #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
     optimizer: Optimizer,
@@ -340,16 +348,17 @@ fn run_inference(
     }
     let (mut mean, mut variance) = (vec![], vec![]);
     if method == Method::Mcmc {
-        if opts.subspace.is_some() && !kernel.is_mmala() {
+        let uses_subspace = kernel.is_mmala() || kernel.is_hmc();
+        if opts.subspace.is_some() && !uses_subspace {
             eprintln!(
-                "[{label}] note: --subspace is used by the mmala and da-mmala kernels only; ignored for {}",
+                "[{label}] note: --subspace is used by the mmala, da-mmala, hmc and da-hmc kernels only; ignored for {}",
                 kernel_name(kernel)
             );
         }
         let subspace = opts
             .subspace
             .as_ref()
-            .filter(|_| kernel.is_mmala())
+            .filter(|_| uses_subspace)
             .map(|dir| load_subspace(dir, &prior))
             .transpose()?;
         let lap = laplace.as_ref().expect("computed for mcmc");
@@ -361,6 +370,7 @@ fn run_inference(
             KernelKind::Mmala => 0.5,
             KernelKind::DaMmala => 0.5,
             KernelKind::DaSubchain => 0.25,
+            KernelKind::Hmc | KernelKind::DaHmc => 0.5,
         });
         let settings = McmcSettings {
             kernel,
@@ -372,14 +382,18 @@ fn run_inference(
             qoi_directions: 4,
             checkpoint_every: 250,
             subchain: opts.subchain,
+            leapfrog_steps: opts.leapfrog_steps,
+            leapfrog_size: opts.leapfrog_size,
         };
         let target = match kernel {
-            KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain => Target {
-                exact: &pde_post,
-                screen: Some(&post),
-                laplace: lap,
-                subspace: subspace.as_ref(),
-            },
+            KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain | KernelKind::DaHmc => {
+                Target {
+                    exact: &pde_post,
+                    screen: Some(&post),
+                    laplace: lap,
+                    subspace: subspace.as_ref(),
+                }
+            }
             _ => Target {
                 exact: &post,
                 screen: None,
@@ -391,7 +405,7 @@ fn run_inference(
             return Err(Error::invalid(
                 "command line",
                 "--kernel",
-                "pcn, mala, gpcn or mmala with --pde (da, da-mmala and da-subchain need --surrogate)",
+                "pcn, mala, gpcn, mmala or hmc with --pde (da, da-mmala, da-subchain and da-hmc need --surrogate)",
                 format!("{kernel:?}"),
             ));
         }
@@ -400,7 +414,7 @@ fn run_inference(
             center_bytes.extend(v.iter().flat_map(|v| v.to_le_bytes()));
         }
         let fingerprint = format!(
-            "v2-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}-{}",
+            "v3-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
             problem.hash(),
             opts.true_seed,
             opts.samples,
@@ -409,6 +423,8 @@ fn run_inference(
             opts.seed,
             opts.rank,
             settings.subchain,
+            settings.leapfrog_steps,
+            settings.leapfrog_size,
             crate::io::checksum::hex(&center_bytes)
         );
         let bar = indicatif::ProgressBar::new(((opts.samples + opts.burn_in) * opts.chains) as u64);
@@ -724,6 +740,10 @@ fn kernel_name(k: KernelKind) -> &'static str {
         KernelKind::DaSubchain => {
             "delayed acceptance of surrogate mMALA sub-chains (one PDE correction per sub-chain)"
         }
+        KernelKind::Hmc => "HMC in the Laplace subspace (Gauss–Newton mass matrix at the MAP)",
+        KernelKind::DaHmc => {
+            "delayed acceptance of surrogate HMC moves (one PDE correction per move)"
+        }
     }
 }
 
@@ -755,7 +775,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         return Err(Error::invalid(
             "command line",
             "--pde-kernel",
-            "pcn, mala, gpcn or mmala",
+            "pcn, mala, gpcn, mmala or hmc",
             format!("{:?}", args.pde_kernel),
         ));
     }
@@ -763,7 +783,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         return Err(Error::invalid(
             "command line",
             "--dino-kernel",
-            "da, da-mmala or da-subchain (delayed acceptance, so that the chain targets the PDE posterior)",
+            "da, da-mmala, da-subchain or da-hmc (delayed acceptance, so that the chain targets the PDE posterior)",
             format!("{:?}", args.dino_kernel),
         ));
     }

@@ -53,6 +53,7 @@ use ndarray::Array1;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::hmc::{HmcSettings, SubspaceHmc};
 use super::laplace::Laplace;
 use super::mmala::{log_reference_ratio, AffineCorrection, BasisJacobian, LocalGeometry, Subspace};
 use super::posterior::Posterior;
@@ -78,6 +79,12 @@ pub enum KernelKind {
     /// Delayed acceptance of whole surrogate mMALA sub-chains (two-level MLDA): one PDE solve
     /// per `--subchain` surrogate steps.
     DaSubchain,
+    /// Hamiltonian Monte Carlo in the Laplace subspace with the Gauss–Newton mass matrix at the
+    /// MAP, pCN in its complement ([`super::hmc`]).
+    Hmc,
+    /// Delayed acceptance of surrogate HMC moves: `--subchain` HMC transitions on the corrected
+    /// surrogate, then one PDE solve.
+    DaHmc,
 }
 
 impl KernelKind {
@@ -85,8 +92,13 @@ impl KernelKind {
     pub fn is_delayed(self) -> bool {
         matches!(
             self,
-            KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain
+            KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain | KernelKind::DaHmc
         )
+    }
+
+    /// Whether the kernel moves by subspace HMC.
+    pub fn is_hmc(self) -> bool {
+        matches!(self, KernelKind::Hmc | KernelKind::DaHmc)
     }
 
     /// Whether the kernel uses the position-dependent mMALA proposal.
@@ -113,8 +125,22 @@ pub struct McmcSettings {
     pub qoi_directions: usize,
     /// Write a chain checkpoint every this many steps (when an output folder is given).
     pub checkpoint_every: usize,
-    /// Surrogate steps per PDE correction of the `da-subchain` kernel (ignored by the others).
+    /// Surrogate steps per PDE correction of the `da-subchain` kernel, HMC transitions per move
+    /// of `hmc` and `da-hmc` (ignored by the others).
     pub subchain: usize,
+    /// Leapfrog steps L and step size ε of the HMC kernels.
+    #[serde(default = "default_leapfrog_steps")]
+    pub leapfrog_steps: usize,
+    #[serde(default = "default_leapfrog_size")]
+    pub leapfrog_size: f64,
+}
+
+fn default_leapfrog_steps() -> usize {
+    8
+}
+
+fn default_leapfrog_size() -> f64 {
+    0.25
 }
 
 impl McmcSettings {
@@ -128,7 +154,7 @@ impl McmcSettings {
                 self.step,
             ));
         }
-        if self.kernel == KernelKind::DaSubchain && self.subchain == 0 {
+        if (self.kernel == KernelKind::DaSubchain || self.kernel.is_hmc()) && self.subchain == 0 {
             return Err(Error::invalid(
                 "command line",
                 "--subchain",
@@ -244,6 +270,43 @@ pub fn run_chains(
             Some((BasisJacobian::new(target.exact, &subspace), screen))
         }
     };
+    let hmc_correction = match (settings.kernel, target.screen) {
+        (KernelKind::DaHmc, Some(s)) => Some(AffineCorrection::at(
+            target.exact,
+            s,
+            &subspace,
+            &target.laplace.mean,
+        )?),
+        _ => None,
+    };
+    let hmc = match settings.kernel.is_hmc() {
+        false => None,
+        true => {
+            // HMC runs on the corrected surrogate (da-hmc) or on the chain's own map (hmc)
+            let (post, jac) = match (settings.kernel, target.screen, &hmc_correction) {
+                (KernelKind::DaHmc, Some(s), Some(k)) => (
+                    s,
+                    BasisJacobian::new(s, &subspace).with_correction(k.clone()),
+                ),
+                _ => (target.exact, BasisJacobian::new(target.exact, &subspace)),
+            };
+            let centre = &target.laplace.mean;
+            let c = subspace.coordinates(target.exact.prior, centre);
+            let metric = LocalGeometry::at(post, &jac, &subspace, centre, c)?;
+            let hmc_settings = HmcSettings {
+                leapfrog_steps: settings.leapfrog_steps,
+                leapfrog_size: settings.leapfrog_size,
+                transitions: settings.subchain,
+            };
+            Some(SubspaceHmc::new(
+                post,
+                &subspace,
+                hmc_correction.as_ref(),
+                metric.hessian_eigen(),
+                hmc_settings,
+            )?)
+        }
+    };
     let mmala = jacobians.as_ref().map(|(exact, screen)| MmalaParts {
         subspace: &subspace,
         exact,
@@ -275,6 +338,7 @@ pub fn run_chains(
             run_chain(
                 target,
                 mmala.as_ref(),
+                hmc.as_ref(),
                 state,
                 settings,
                 path.as_deref(),
@@ -550,6 +614,7 @@ fn da_mmala_stage2(
 fn run_chain(
     target: &Target<'_>,
     mmala: Option<&MmalaParts<'_>>,
+    hmc: Option<&SubspaceHmc<'_>>,
     mut s: ChainState,
     settings: &McmcSettings,
     checkpoint: Option<&std::path::Path>,
@@ -575,7 +640,7 @@ fn run_chain(
     let data = target.exact.misfit.data();
     let k = settings.qoi_directions.min(lap.vectors.ncols());
     let (mut ref_m, mut coef_m) = geometry.at(target, settings.kernel, &s.m, k);
-    let c_map = (mmala.is_some() && target.subspace.is_none()).then(|| {
+    let c_map = ((mmala.is_some() || hmc.is_some()) && target.subspace.is_none()).then(|| {
         crate::linalg::transpose_mul(&lap.vectors, Array1::from(geometry.r_delta.clone()).view())
     });
     // the mMALA proposal's local geometry at the current state (recomputed on resume)
@@ -584,6 +649,14 @@ fn run_chain(
             let c = parts.subspace.coordinates(prior, &s.m);
             parts.count_geometry(&mut s);
             Some(parts.geometry(target, &s.m, c)?)
+        }
+        None => None,
+    };
+    // the HMC state (c, m⊥) at the current state, on the map HMC runs on
+    let mut hmc_point = match hmc {
+        Some(h) => {
+            s.screen_evaluations += usize::from(settings.kernel.is_delayed());
+            Some(h.start(&s.m)?)
         }
         None => None,
     };
@@ -607,7 +680,26 @@ fn run_chain(
             }
         };
         let mut subchain = None;
+        let mut hmc_move = None;
         let proposal: Vec<f64> = match settings.kernel {
+            KernelKind::Hmc | KernelKind::DaHmc => {
+                let h = hmc.expect("hmc parts");
+                let x = hmc_point.clone().expect("set with the hmc parts");
+                let mut run = h.sweep(x, rho, &mut rng);
+                for e in std::mem::take(&mut run.failures) {
+                    fail(&mut s, e);
+                }
+                match settings.kernel {
+                    KernelKind::DaHmc => s.screen_evaluations += run.evaluations,
+                    _ => s.exact_evaluations += run.evaluations,
+                }
+                s.subchain_steps += run.transitions;
+                s.subchain_accepted += run.accepted;
+                c_proposal = Some(run.end.c.clone());
+                let y = run.end.parameter(h.subspace(), prior.mean());
+                hmc_move = Some(run);
+                y
+            }
             KernelKind::Mmala | KernelKind::DaSubchain => {
                 let (parts, local) = (mmala.expect("mmala parts"), local.as_ref().expect("set"));
                 // plain mMALA is a sub-chain of one step on the exact posterior
@@ -682,6 +774,30 @@ fn run_chain(
         let mut accepted = None;
         let mut local_proposal = None;
         match (settings.kernel, target.screen) {
+            (KernelKind::Hmc | KernelKind::DaHmc, _) => {
+                let run = hmc_move.take().expect("set with the proposal");
+                if run.accepted > 0 && settings.kernel == KernelKind::Hmc {
+                    // the moves were exact Metropolis–Hastings steps on the chain's posterior
+                    s.stage1_accepted += 1;
+                    accepted = Some((run.end.phi, run.end.q.clone(), Vec::new()));
+                    hmc_point = Some(run.end);
+                } else if run.accepted > 0 {
+                    // log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)], as for da-subchain
+                    s.stage1_accepted += 1;
+                    s.exact_evaluations += 1;
+                    match target.exact.observe(&proposal) {
+                        Err(e) => fail(&mut s, e),
+                        Ok(q_y) => {
+                            let phi_y = target.exact.misfit.cost(&q_y);
+                            let phi_c_x = hmc_point.as_ref().expect("set").phi;
+                            if u1.ln() < (s.phi - phi_c_x) - (phi_y - run.end.phi) {
+                                accepted = Some((phi_y, q_y, run.end.q.clone()));
+                                hmc_point = Some(run.end);
+                            }
+                        }
+                    }
+                }
+            }
             (KernelKind::Mmala | KernelKind::DaSubchain, _) => {
                 let run = subchain.take().expect("set with the proposal");
                 if run.accepted > 0 && settings.kernel == KernelKind::Mmala {

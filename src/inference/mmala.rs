@@ -99,6 +99,18 @@ impl AffineCorrection {
     }
 }
 
+impl AffineCorrection {
+    /// e₀ + ΔJ (m − m₀): what the correction adds to the surrogate's output at m.
+    pub fn shift_at(&self, m: &[f64]) -> Array1<f64> {
+        &self.offset + &self.slope.dot(&ArrayView1::from(m))
+    }
+
+    /// ΔJ V (d_Q × r).
+    pub fn slope_in_subspace(&self) -> &Array2<f64> {
+        &self.slope_in_subspace
+    }
+}
+
 impl BasisJacobian {
     /// Prepares J V for the map of `post` in the subspace.
     pub fn new(post: &Posterior<'_>, subspace: &Subspace) -> Self {
@@ -154,7 +166,7 @@ impl LocalGeometry {
         let mut q = lin.output().to_vec();
         if let Some(corr) = &jacobian.correction {
             jv += &corr.slope_in_subspace;
-            let shift = &corr.offset + &corr.slope.dot(&ArrayView1::from(x));
+            let shift = corr.shift_at(x);
             q.iter_mut().zip(&shift).for_each(|(q, s)| *q += s);
         }
         let weighted_jacobian_t = jv.t().to_owned() / post.misfit.noise_variance();
@@ -174,6 +186,11 @@ impl LocalGeometry {
             eigenvalues: eigenvalues.mapv(|l| l.max(0.0)),
             eigenvectors,
         })
+    }
+
+    /// λ (decreasing, ≥ 0) and the orthonormal Q of H = (J V)ᵀ Γ⁻¹ (J V) = Q diag(λ) Qᵀ.
+    pub fn hessian_eigen(&self) -> (&Array1<f64>, &Array2<f64>) {
+        (&self.eigenvalues, &self.eigenvectors)
     }
 
     /// g = (J V)ᵀ Γ⁻¹ (q − d) for an output q (the map's own, or a better estimate of it, such

@@ -2,6 +2,7 @@
 //! point by Newton–CG, the Laplace approximation, MCMC kernels and their diagnostics.
 
 pub mod diagnostics;
+pub mod hmc;
 pub mod laplace;
 pub mod lbfgs;
 pub mod mcmc;

@@ -405,6 +405,36 @@ impl DifferentiableMap for DipNet {
         self.coordinates.input_basis.encoder()
     }
 
+    fn encode(&self, m: &[f64]) -> Option<Vec<f64>> {
+        self.input_encoder()?;
+        Some(DipNet::encode(self, m).to_vec())
+    }
+
+    /// q = q̄ + U(μ_y + σ_y ⊙ φ(x)), x = (e − μ_c)/σ_c; the pullback is
+    /// diag(1/σ_c) ∇φᵀ (σ_y ⊙ Uᵀ w), by [`DenseMlp::forward_vjp`].
+    fn reduced_pullback(
+        &self,
+        e: &[f64],
+        cotangent: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+    ) -> Option<(Vec<f64>, Vec<f64>)> {
+        self.input_encoder()?;
+        let rc = &self.coordinates;
+        let x = (&ArrayView1::from(e) - &rc.input_mean) / &rc.input_std;
+        let mut output = Vec::new();
+        let (_, g) = self.network.forward_vjp(x.view(), |phi| {
+            let psi = &rc.output_mean + &(&rc.output_std * phi);
+            output = (&rc.output_shift + &rc.decode(psi)).to_vec();
+            let w = Array1::from(cotangent(&output));
+            let reduced = if rc.output_basis_is_identity() {
+                w
+            } else {
+                rc.output_basis.t().dot(&w)
+            };
+            reduced * &rc.output_std
+        });
+        Some((output, (g / &rc.input_std).to_vec()))
+    }
+
     fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
         crate::error::check_finite_vector(m, self.input_dim(), "surrogate input", "m")?;
         let (output, reduced_jacobian) = self.evaluate_reduced(&self.encode(m));
