@@ -2,7 +2,8 @@
 //! solve + full 50-row Jacobian) against `dipnet_linearize` (encode, MLP 100 → 6 × 50 → 50 with its
 //! input Jacobian, decode: q and the reduced Jacobian J_r) for a DIPNet 100-50 (untrained weights
 //! and random orthonormal-like bases: the cost does not depend on their values); `dipnet_evaluate`
-//! (f only) and `dipnet_reduced_output_and_jacobian` (given the encoded coefficients c: f and J_r);
+//! (f only), `dipnet_reduced_output_and_jacobian` (given the encoded coefficients c: f and J_r) and
+//! `dipnet_reduced_pullback` (given c: f and one vector–Jacobian product, an HMC leapfrog step);
 //! and the generic network 4225 → 6 × 50 → 50 (`generic_linearize_full_jacobian`: f and its
 //! full d_Q × d_M Jacobian; `generic_evaluate`).
 
@@ -75,6 +76,16 @@ fn surrogate(c: &mut Criterion) {
     let c = net.encode(&m);
     group.bench_function("dipnet_reduced_output_and_jacobian", |b| {
         b.iter(|| black_box(net.evaluate_reduced(black_box(&c)).1[[0, 0]]))
+    });
+    // what one HMC leapfrog step needs: f and (∂f/∂c)ᵀ w at the coefficients, no Jacobian
+    let e = c.to_vec();
+    group.bench_function("dipnet_reduced_pullback", |b| {
+        b.iter(|| {
+            let (q, g) = net
+                .reduced_pullback(black_box(&e), &mut |q| q.to_vec())
+                .unwrap();
+            black_box(q[0] + g[0])
+        })
     });
     group.bench_function("generic_linearize_full_jacobian", |b| {
         b.iter(|| {

@@ -468,6 +468,84 @@ fn train_eval_infer_and_compare_end_to_end() {
         ],
         &["--dino-kernel"],
     );
+    // HMC on the PDE against delayed acceptance of surrogate HMC moves, chains of other lengths
+    ok(&[
+        "compare",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("s_h1"),
+        "--pde-kernel",
+        "hmc",
+        "--dino-kernel",
+        "da-hmc",
+        "--subchain",
+        "2",
+        "--leapfrog-steps",
+        "4",
+        "--pde-samples",
+        "30",
+        "--samples",
+        "60",
+        "--burn-in",
+        "10",
+        "--rank",
+        "10",
+        "--out",
+        &d("cmp_hmc"),
+    ]);
+    let cmp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("cmp_hmc/compare.json")).unwrap()).unwrap();
+    assert_eq!(cmp["pde"]["kernel"], "hmc");
+    assert_eq!(cmp["dino"]["kernel"], "da-hmc");
+    let read = |run: &str| -> serde_json::Value {
+        let path = d(&format!("cmp_hmc/{run}/report.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (pde, dino) = (read("pde"), read("surrogate"));
+    assert_eq!(pde["mcmc"]["samples_per_chain"], 30);
+    assert_eq!(dino["mcmc"]["samples_per_chain"], 60);
+    let diag = &dino["mcmc"]["diagnostics"];
+    // the surrogate moves accept, and the PDE solves once per proposal at most, plus the
+    // chains' starting states
+    assert!(diag["subchain_acceptance_rate"].as_f64().unwrap() > 0.0);
+    assert!(diag["pde_solves"].as_u64().unwrap() <= diag["proposals"].as_u64().unwrap() + 2);
+    assert!(
+        dino["mcmc"]["diagnostics"]["acceptance_rate"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--surrogate",
+            &d("s_h1"),
+            "--kernel",
+            "da-hmc",
+            "--leapfrog-steps",
+            "0",
+            "--out",
+            &d("x"),
+        ],
+        &["--leapfrog-steps"],
+    );
+    fails(
+        &[
+            "compare",
+            "--problem",
+            &problem,
+            "--surrogate",
+            &d("s_h1"),
+            "--pde-samples",
+            "0",
+            "--out",
+            &d("x"),
+        ],
+        &["--pde-samples"],
+    );
     // a subspace that is not R-orthonormal is refused, naming the file
     std::fs::create_dir_all(d("not_r_orthonormal")).unwrap();
     let mut bad = ndarray_npy::read_npy::<_, ndarray::Array2<f64>>(d("s_h1/decoder.npy")).unwrap();

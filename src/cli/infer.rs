@@ -758,6 +758,10 @@ pub struct CompareArgs {
     /// MCMC kernel of the PDE run.
     #[arg(long, value_enum, default_value_t = KernelKind::Gpcn)]
     pde_kernel: KernelKind,
+    /// Steps per chain of the PDE run (default: --samples), which may need fewer or more steps
+    /// than the DINO run for the same effective sample size.
+    #[arg(long)]
+    pde_samples: Option<usize>,
     /// MCMC kernel of the DINO run: delayed acceptance with gpCN (da) or mMALA (da-mmala)
     /// proposals, or of whole surrogate mMALA sub-chains (da-subchain).
     #[arg(long, value_enum, default_value_t = KernelKind::DaSubchain)]
@@ -787,9 +791,21 @@ pub fn compare(args: CompareArgs) -> Result<()> {
             format!("{:?}", args.dino_kernel),
         ));
     }
+    if args.pde_samples == Some(0) {
+        return Err(Error::invalid(
+            "command line",
+            "--pde-samples",
+            "at least one step per chain",
+            0,
+        ));
+    }
+    let pde_options = InferenceOptions {
+        samples: args.pde_samples.unwrap_or(args.options.samples),
+        ..args.options.clone()
+    };
     let p = run_inference(
         &problem,
-        &args.options,
+        &pde_options,
         pde.as_ref(),
         pde.as_ref(),
         "PDE",
