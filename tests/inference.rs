@@ -227,9 +227,8 @@ fn check_kernel(kernel: KernelKind, step: f64, screen_scale: Option<f64>) {
             accepted, s1,
             "the corrected linear screen is exact ({accepted} of {s1} accepted)"
         );
-        // five surrogate mMALA steps, or a complement move, five HMC transitions and a
-        // complement move per proposal
-        let per_proposal = if kernel == KernelKind::DaHmc { 7 } else { 5 };
+        // five surrogate mMALA steps, or five HMC transitions and a complement move per proposal
+        let per_proposal = if kernel == KernelKind::DaHmc { 6 } else { 5 };
         let steps: usize = chains.iter().map(|c| c.subchain_steps).sum();
         assert_eq!(steps, per_proposal * total, "surrogate steps per proposal");
     }

@@ -17,11 +17,12 @@
 //! pCN, m⊥' = ρ m⊥ + β ξ⊥ with ξ⊥ = ξ − V Vᵀ R ξ, ξ ~ N(0, C), accepted with
 //! min(1, exp(Φ(x) − Φ(y))): reversible for the conditional law of m⊥.
 //!
-//! A move is the palindrome K⊥ K_HMCⁿ K⊥ of these kernels, so it is reversible for the
-//! posterior it is built on. On the chain's own posterior (PDE or surrogate) this is the `hmc`
-//! kernel. On the coarse posterior of `da-subchain` (the surrogate with its fixed affine
-//! correction at the MAP) it is the proposal of `da-hmc`, which the PDE corrects once per move
-//! (see [`super::mcmc`]).
+//! A move is K⊥ K_HMCⁿ or K_HMCⁿ K⊥ with probability ½ each: the mixture of a product of
+//! reversible kernels and its adjoint is reversible for the posterior it is built on (and costs
+//! one complement move where the palindrome K⊥ K_HMCⁿ K⊥ costs two). On the chain's own
+//! posterior (PDE or surrogate) this is the `hmc` kernel. On the coarse posterior of
+//! `da-subchain` (the surrogate with its fixed affine correction at the MAP) it is the proposal
+//! of `da-hmc`, which the PDE corrects once per move (see [`super::mcmc`]).
 //!
 //! For a reduced-basis surrogate with encoder E the map is evaluated from its coefficients
 //! e = Eᵀ(m̄ + m⊥ − m̄_E) + (Eᵀ V) c, the first part fixed while c moves, and ∇_c Φ =
@@ -341,7 +342,8 @@ impl<'a> SubspaceHmc<'a> {
         }
     }
 
-    /// The move K⊥ K_HMCⁿ K⊥ from x (pCN step ρ in the complement).
+    /// The move K⊥ K_HMCⁿ or K_HMCⁿ K⊥ (each with probability ½) from x, pCN step ρ in the
+    /// complement.
     pub fn sweep(&self, x: HmcPoint, rho: f64, rng: &mut impl Rng) -> HmcMove {
         let prior = self.post.prior;
         let mut out = HmcMove {
@@ -352,9 +354,10 @@ impl<'a> SubspaceHmc<'a> {
             failures: Vec::new(),
         };
         let n = self.settings.transitions;
-        for stage in 0..n + 2 {
+        let complement_at = if rng.random::<bool>() { 0 } else { n };
+        for stage in 0..=n {
             let x = out.end.clone();
-            let (y, accepted, evaluations, failure) = if stage == 0 || stage == n + 1 {
+            let (y, accepted, evaluations, failure) = if stage == complement_at {
                 let draw = prior.draw(rng);
                 let (y, a, f) = self.complement_move(x, rho, &draw, rng.random());
                 (y, a, 1, f)
