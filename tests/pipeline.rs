@@ -498,6 +498,12 @@ fn train_eval_infer_and_compare_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(d("cmp_hmc/compare.json")).unwrap()).unwrap();
     assert_eq!(cmp["pde"]["kernel"], "hmc");
     assert_eq!(cmp["dino"]["kernel"], "da-hmc");
+    // two chains each: their largest difference is reported as the Monte-Carlo scale
+    for run in ["pde", "dino"] {
+        let spread = &cmp["chain_spread"][run];
+        assert!(spread["mean"].as_f64().unwrap() > 0.0, "{spread}");
+        assert!(spread["variance"].as_f64().unwrap() > 0.0, "{spread}");
+    }
     let read = |run: &str| -> serde_json::Value {
         let path = d(&format!("cmp_hmc/{run}/report.json"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -148,6 +148,29 @@ pub struct Outcome {
     pub wall_s: f64,
     pub pde_solves: usize,
     pub ess_min: Option<f64>,
+    /// The largest relative differences (mean, pointwise variance) between two chains of the
+    /// MCMC run: the Monte-Carlo scale of any comparison of its moments.
+    pub chain_spread: Option<(f64, f64)>,
+}
+
+/// max over chain pairs of (‖mean_a − mean_b‖/‖mean_b‖, ‖var_a − var_b‖/‖var_b‖); `None` for a
+/// single chain.
+fn chain_spread(chains: &[ChainState]) -> Option<(f64, f64)> {
+    let each: Vec<(Vec<f64>, Vec<f64>)> = chains
+        .iter()
+        .map(|c| moments(std::slice::from_ref(c)))
+        .collect();
+    let mut spread: Option<(f64, f64)> = None;
+    for (i, a) in each.iter().enumerate() {
+        for b in &each[i + 1..] {
+            let (m, v) = (
+                relative_difference(&a.0, &b.0),
+                relative_difference(&a.1, &b.1),
+            );
+            spread = Some(spread.map_or((m, v), |(sm, sv)| (sm.max(m), sv.max(v))));
+        }
+    }
+    spread
 }
 
 /// ‖a − b‖ / ‖b‖ (Euclidean).
@@ -326,6 +349,7 @@ fn run_inference(
         wall_s: 0.0,
         pde_solves: 0,
         ess_min: None,
+        chain_spread: None,
     };
     let mut fields = vec![
         PointField {
@@ -454,6 +478,7 @@ fn run_inference(
         let mcmc_wall = chains.iter().map(|c| c.wall_s).fold(0.0, f64::max);
         let diag = diagnostics(&chains, mcmc_wall, chain_pde_solves);
         outcome.ess_min = diag["ess_min"].as_f64();
+        outcome.chain_spread = chain_spread(&chains);
         write_chain_plots(&chains, out)?;
         write_text(
             &out.join("posterior_mean.svg"),
@@ -856,6 +881,10 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         "pde": { "kernel": args.pde_kernel, "wall_s": p.wall_s, "pde_solves": p.pde_solves, "ess_min": p.ess_min, "ess_per_second": rate_p },
         "dino": { "kernel": args.dino_kernel, "wall_s": s.wall_s, "pde_solves": s.pde_solves, "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline },
         "ess_per_second_ratio": rate_s / rate_p.max(1e-300),
+        "chain_spread": {
+            "pde": p.chain_spread.map(|(m, v)| json!({"mean": m, "variance": v})),
+            "dino": s.chain_spread.map(|(m, v)| json!({"mean": m, "variance": v})),
+        },
         "break_even_effective_samples": break_even,
     });
     write_text(
@@ -871,6 +900,17 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         f(&summary["map_relative_difference"]), f(&summary["posterior_mean_relative_difference"]),
         f(&summary["posterior_variance_relative_difference"]), f(&summary["laplace_variance_relative_difference"]),
         rate_s / rate_p.max(1e-300), offline, break_even.map_or("-".into(), |b| format!("{b:.0}")),
+    );
+    let spread = |o: &Outcome| {
+        o.chain_spread
+            .map_or("- (one chain)".to_string(), |(m, v)| {
+                format!("mean {m:.4}, variance {v:.4}")
+            })
+    };
+    let md = format!(
+        "{md}- largest difference between two chains of the same sampler (the Monte-Carlo scale of the differences above): PDE {}; DINO {}\n",
+        spread(&p),
+        spread(&s)
     );
     write_text(&args.out.join("compare.md"), &md)?;
     eprint!("{md}");
