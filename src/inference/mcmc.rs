@@ -782,18 +782,22 @@ fn run_chain(
                     accepted = Some((run.end.phi, run.end.q.clone(), Vec::new()));
                     hmc_point = Some(run.end);
                 } else if run.accepted > 0 {
-                    // log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)], as for da-subchain
                     s.stage1_accepted += 1;
                     s.exact_evaluations += 1;
-                    match target.exact.observe(&proposal) {
+                    let phi_c_x = hmc_point.as_ref().expect("set").phi;
+                    match correct_coarse_move(
+                        target.exact,
+                        &proposal,
+                        s.phi,
+                        phi_c_x,
+                        run.end.phi,
+                        u1,
+                    ) {
                         Err(e) => fail(&mut s, e),
-                        Ok(q_y) => {
-                            let phi_y = target.exact.misfit.cost(&q_y);
-                            let phi_c_x = hmc_point.as_ref().expect("set").phi;
-                            if u1.ln() < (s.phi - phi_c_x) - (phi_y - run.end.phi) {
-                                accepted = Some((phi_y, q_y, run.end.q.clone()));
-                                hmc_point = Some(run.end);
-                            }
+                        Ok(None) => {}
+                        Ok(Some((phi_y, q_y))) => {
+                            accepted = Some((phi_y, q_y, run.end.q.clone()));
+                            hmc_point = Some(run.end);
                         }
                     }
                 }
@@ -806,21 +810,23 @@ fn run_chain(
                     accepted = Some((run.end.phi, run.end.local.q.clone(), Vec::new()));
                     local_proposal = Some(run.end.local);
                 } else if run.accepted > 0 {
-                    // the PDE corrects the whole sub-chain:
-                    // log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)]
+                    // the PDE corrects the whole sub-chain
                     s.stage1_accepted += 1;
                     s.exact_evaluations += 1;
-                    match target.exact.observe(&proposal) {
+                    let phi_c_x = target.exact.misfit.cost(&local.as_ref().expect("set").q);
+                    match correct_coarse_move(
+                        target.exact,
+                        &proposal,
+                        s.phi,
+                        phi_c_x,
+                        run.end.phi,
+                        u1,
+                    ) {
                         Err(e) => fail(&mut s, e),
-                        Ok(q_y) => {
-                            let misfit = &target.exact.misfit;
-                            let phi_y = misfit.cost(&q_y);
-                            let phi_c_x = misfit.cost(&local.as_ref().expect("set").q);
-                            if u1.ln() < (s.phi - phi_c_x) - (phi_y - run.end.phi) {
-                                let q_c = run.end.local.q.clone();
-                                accepted = Some((phi_y, q_y, q_c));
-                                local_proposal = Some(run.end.local);
-                            }
+                        Ok(None) => {}
+                        Ok(Some((phi_y, q_y))) => {
+                            accepted = Some((phi_y, q_y, run.end.local.q.clone()));
+                            local_proposal = Some(run.end.local);
                         }
                     }
                 }
@@ -971,6 +977,23 @@ fn run_chain(
     }
     s.wall_s = wall_before + started.elapsed().as_secs_f64();
     Ok(s)
+}
+
+/// Stage 2 of the two-level kernels (`da-subchain`, `da-hmc`): a move x → y made by a kernel
+/// reversible for the coarse posterior π_C ∝ exp(−Φ_C) × prior is accepted for the exact
+/// posterior with log α = [Φ(x) − Φ_C(x)] − [Φ(y) − Φ_C(y)], one exact evaluation at y.
+/// Returns (Φ(y), q(y)) when accepted.
+fn correct_coarse_move(
+    exact: &Posterior<'_>,
+    y: &[f64],
+    phi_x: f64,
+    phi_c_x: f64,
+    phi_c_y: f64,
+    u: f64,
+) -> Result<Option<(f64, Vec<f64>)>> {
+    let q_y = exact.observe(y)?;
+    let phi_y = exact.misfit.cost(&q_y);
+    Ok((u.ln() < (phi_x - phi_c_x) - (phi_y - phi_c_y)).then_some((phi_y, q_y)))
 }
 
 /// `chain_C.qoi` beside the state file `chain_C.json`.
