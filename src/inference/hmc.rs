@@ -95,15 +95,20 @@ pub struct HmcMove {
     pub failures: Vec<Error>,
 }
 
+/// m = m̄ + V c + m⊥.
+fn assemble(subspace: &Subspace, mean: &[f64], c: &Array1<f64>, perp: &[f64]) -> Vec<f64> {
+    let vc = subspace.basis.dot(c);
+    mean.iter()
+        .zip(&vc)
+        .zip(perp)
+        .map(|((a, b), p)| a + b + p)
+        .collect()
+}
+
 impl HmcPoint {
     /// m = m̄ + V c + m⊥.
     pub fn parameter(&self, subspace: &Subspace, mean: &[f64]) -> Vec<f64> {
-        let vc = subspace.basis.dot(&self.c);
-        mean.iter()
-            .zip(&vc)
-            .zip(&self.frozen.perp)
-            .map(|((a, b), p)| a + b + p)
-            .collect()
+        assemble(subspace, mean, &self.c, &self.frozen.perp)
     }
 
     /// U = Φ + ½‖c‖².
@@ -139,11 +144,19 @@ impl<'a> SubspaceHmc<'a> {
                 settings.leapfrog_size,
             ));
         }
+        // the reduced fast path, where the map has an encoder and answers both of its calls
         let probe = vec![0.0; post.map.input_dim()];
-        let encoder_product = match (post.map.input_encoder(), post.map.encode(&probe)) {
-            (Some(e), Some(_)) => Some(e.t().dot(&subspace.basis)),
-            _ => None,
-        };
+        let fast = post.map.encode(&probe).is_some_and(|e| {
+            let d_q = post.map.output_dim();
+            post.map
+                .reduced_pullback(&e, &mut |_| vec![0.0; d_q])
+                .is_some()
+        });
+        let encoder_product = post
+            .map
+            .input_encoder()
+            .filter(|_| fast)
+            .map(|e| e.t().dot(&subspace.basis));
         Ok(SubspaceHmc {
             post,
             subspace,
@@ -227,19 +240,12 @@ impl<'a> SubspaceHmc<'a> {
                         seen = (q, w.clone());
                         w
                     })
-                    .expect("the map has a reduced path");
+                    .expect("probed in SubspaceHmc::new");
                 let gradient = crate::linalg::transpose_mul(b, ArrayView1::from(&g_e));
                 (seen.0, seen.1, gradient)
             }
             _ => {
-                let m = HmcPoint {
-                    c: c.clone(),
-                    frozen: frozen.clone(),
-                    q: Vec::new(),
-                    phi: 0.0,
-                    gradient: Array1::zeros(0),
-                }
-                .parameter(self.subspace, self.post.prior.mean());
+                let m = assemble(self.subspace, self.post.prior.mean(), &c, &frozen.perp);
                 let lin = self.post.linearize_map(&m)?;
                 let q = corrected(lin.output());
                 let w = weighted(&q);

@@ -254,24 +254,9 @@ pub fn run_chains(
         target.exact.prior,
         target.subspace.unwrap_or(&target.laplace.vectors).clone(),
     );
-    let jacobians = match settings.kernel.is_mmala() {
-        false => None,
-        true => {
-            let screen = match target.screen {
-                Some(s) if settings.kernel == KernelKind::DaSubchain => {
-                    let jac = BasisJacobian::new(s, &subspace);
-                    let centre = &target.laplace.mean;
-                    let corr = AffineCorrection::at(target.exact, s, &subspace, centre)?;
-                    Some(jac.with_correction(corr))
-                }
-                Some(s) => Some(BasisJacobian::new(s, &subspace)),
-                None => None,
-            };
-            Some((BasisJacobian::new(target.exact, &subspace), screen))
-        }
-    };
-    let hmc_correction = match (settings.kernel, target.screen) {
-        (KernelKind::DaHmc, Some(s)) => Some(AffineCorrection::at(
+    // the coarse model of the two-level kernels: the surrogate corrected at the Laplace mean
+    let correction = match (settings.kernel, target.screen) {
+        (KernelKind::DaSubchain | KernelKind::DaHmc, Some(s)) => Some(AffineCorrection::at(
             target.exact,
             s,
             &subspace,
@@ -279,12 +264,28 @@ pub fn run_chains(
         )?),
         _ => None,
     };
+    let jacobians = match settings.kernel.is_mmala() {
+        false => None,
+        true => {
+            let screen = match target.screen {
+                Some(s) => {
+                    let jac = BasisJacobian::new(s, &subspace);
+                    Some(match &correction {
+                        Some(k) => jac.with_correction(k.clone()),
+                        None => jac,
+                    })
+                }
+                None => None,
+            };
+            Some((BasisJacobian::new(target.exact, &subspace), screen))
+        }
+    };
     let hmc = match settings.kernel.is_hmc() {
         false => None,
         true => {
             // HMC runs on the corrected surrogate (da-hmc) or on the chain's own map (hmc)
-            let (post, jac) = match (settings.kernel, target.screen, &hmc_correction) {
-                (KernelKind::DaHmc, Some(s), Some(k)) => (
+            let (post, jac) = match (target.screen, &correction) {
+                (Some(s), Some(k)) => (
                     s,
                     BasisJacobian::new(s, &subspace).with_correction(k.clone()),
                 ),
@@ -301,7 +302,7 @@ pub fn run_chains(
             Some(SubspaceHmc::new(
                 post,
                 &subspace,
-                hmc_correction.as_ref(),
+                correction.as_ref(),
                 metric.hessian_eigen(),
                 hmc_settings,
             )?)

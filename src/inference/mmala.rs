@@ -97,9 +97,7 @@ impl AffineCorrection {
             slope_in_subspace,
         })
     }
-}
 
-impl AffineCorrection {
     /// e₀ + ΔJ (m − m₀): what the correction adds to the surrogate's output at m.
     pub fn shift_at(&self, m: &[f64]) -> Array1<f64> {
         &self.offset + &self.slope.dot(&ArrayView1::from(m))
