@@ -499,6 +499,16 @@ fn control_data_refined_around_a_control_stays_in_its_region() {
         .fold(0.0f64, |a, &z| a.max((z - 0.5).abs()));
     assert!(spread > 0.1, "the draws fill the region, spread {spread}");
     assert_eq!(data.manifest.region.as_ref(), Some(&region));
+    // every draw lies inside; a control moved out of one component's interval is seen
+    for row in data.z.rows() {
+        assert_eq!(region.excess(row.as_slice().unwrap(), bounds), (0, 0.0));
+    }
+    let mut moved = centre.clone();
+    moved[1] += 0.5; // interval [0.2, 0.8]: 0.2 outside
+    moved[0] = bounds[1]; // at the bound, inside [upper − 0.3, upper]
+    let (outside, distance) = region.excess(&moved, bounds);
+    assert_eq!(outside, 1);
+    assert!((distance - 0.2).abs() < 1e-12, "{distance}");
     // the same folder with another radius is another data set
     let wider = ControlRegion::new(centre.clone(), 0.6, bounds, "test").unwrap();
     assert!(dino::data::generate_control(&problem, 12, 0, 6, Some(&wider), &dir, false).is_err());

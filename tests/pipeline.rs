@@ -1002,6 +1002,78 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
     assert!(z.iter().all(|v| v.as_f64().unwrap().abs() <= 4.0));
     assert!(report["pde_check"]["reference"]["optimality_gap"].is_number());
     assert!(report["optimum"]["t"].is_number());
+    // a surrogate of the whole box has no training region to report
+    assert!(report["surrogate"]["training_region"].is_null());
+    assert_eq!(report["start"], "z = 0");
+    let report_mr = report.clone();
+    // refinement: data around that optimum, a local MR-DINO that records its region, and the
+    // optimization finished with it reports where its optimum lies relative to the region
+    ok(&[
+        "generate",
+        "--problem",
+        &problem,
+        "--control",
+        "--control-around",
+        &d("ouu-mr/control.npy"),
+        "--control-radius",
+        "0.5",
+        "--samples",
+        "32",
+        "--pod-rank",
+        "10",
+        "--out",
+        &d("cdata-local"),
+    ]);
+    ok(&[
+        "train",
+        "--problem",
+        &problem,
+        "--control-data",
+        &d("cdata-local"),
+        "--basis",
+        &d("kle"),
+        "--width",
+        "16",
+        "--depth",
+        "2",
+        "--epochs",
+        "2",
+        "--out",
+        &d("mr-local"),
+    ]);
+    let local: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("mr-local/model.json")).unwrap()).unwrap();
+    assert_eq!(local["training"]["control_region"]["radius"], 0.5);
+    ok(&[
+        "ouu",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("mr-local"),
+        "--samples",
+        "4",
+        "--max-iter",
+        "5",
+        "--fresh",
+        "0",
+        "--no-risk-neutral",
+        "--out",
+        &d("ouu-local"),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("ouu-local/report.json")).unwrap())
+            .unwrap();
+    let region = &report["surrogate"]["training_region"];
+    assert_eq!(region["radius"], 0.5);
+    // without --start, a local surrogate starts at its region's centre
+    assert_eq!(report["start"], "the surrogate's training-region centre");
+    assert_eq!(region["centre"], report_mr["optimum"]["z"]);
+    let outside = region["optimum_components_outside"].as_u64().unwrap();
+    let distance = region["optimum_max_distance_outside"].as_f64().unwrap();
+    assert!(
+        outside <= 49 && (outside == 0) == (distance == 0.0),
+        "{region}"
+    );
     // bad input: clear errors naming the field, exit code 2
     fails(
         &["ouu", "--problem", &problem, "--pde", "--alpha", "1.0"],

@@ -88,7 +88,8 @@ pub struct OuuArgs {
     #[arg(long)]
     reference: Option<PathBuf>,
     /// Start the optimizer at this control (.npy, n_z values in the bounds; e.g. a surrogate's
-    /// optimum `control.npy`, to finish its optimization with the PDE) instead of z = 0.
+    /// optimum `control.npy`, to finish its optimization with the PDE) instead of z = 0 (or,
+    /// for a surrogate trained around a control, instead of that control).
     #[arg(long)]
     start: Option<PathBuf>,
     /// Skip the risk-neutral (mean) optimization used for comparison.
@@ -250,17 +251,26 @@ pub fn run(args: OuuArgs) -> Result<()> {
             ..Default::default()
         },
     };
-    let z_start = match &args.start {
-        Some(path) => {
+    // a surrogate trained around a control is valid near it, not necessarily at z = 0
+    let region = surrogate
+        .as_ref()
+        .and_then(|(_, record)| record.training.as_ref())
+        .and_then(|t| t.control_region.as_ref());
+    let (z_start, start_label) = match (&args.start, region) {
+        (Some(path), _) => {
             let z = crate::io::npy::read_vector(path, n_z, "--start")?;
             crate::models::controlled::check_control(&z, n_z, bounds, &path.display().to_string())?;
-            z
+            (z, path.display().to_string())
         }
-        None => vec![0.0; n_z],
+        (None, Some(r)) => (
+            r.centre.clone(),
+            "the surrogate's training-region centre".into(),
+        ),
+        (None, None) => (vec![0.0; n_z], "z = 0".into()),
     };
     let z0 = vec![0.0; n_z];
     eprintln!(
-        "{} optimization of {} over {} samples with the {label} ({n_z} controls in [{}, {}])",
+        "{} optimization of {} over {} samples with the {label} ({n_z} controls in [{}, {}]), starting at {start_label}",
         risk.name(),
         problem.path.display(),
         args.samples,
@@ -327,7 +337,7 @@ pub fn run(args: OuuArgs) -> Result<()> {
         "seed": args.seed,
         "bounds": bounds,
         "optimizer": settings.optimizer,
-        "start": args.start.as_ref().map(|p| p.display().to_string()),
+        "start": start_label,
         "optimum": solution_json(&solution),
         "saa_statistics": {
             "at_optimum": stats(&solution.qoi),
@@ -345,6 +355,20 @@ pub fn run(args: OuuArgs) -> Result<()> {
             "data_wall_s": training.map(|t| t.data_wall_s),
             "training_wall_s": training.map(|t| t.wall_s),
         });
+        if let Some(region) = region {
+            let (outside, distance) = region.excess(&solution.z, bounds);
+            report["surrogate"]["training_region"] = json!({
+                "centre": region.centre,
+                "radius": region.radius,
+                "optimum_components_outside": outside,
+                "optimum_max_distance_outside": distance,
+            });
+            if outside > 0 {
+                eprintln!(
+                    "warning: the optimum leaves the region the surrogate was trained on ({outside} of {n_z} controls outside it, by up to {distance:.3}); its predictions there are extrapolations: refine around the new optimum"
+                );
+            }
+        }
     }
     if let Some(n) = &neutral {
         report["risk_neutral"] = solution_json(n);

@@ -570,6 +570,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .map_or(0.0, |t| t.wall_s),
         data_wall_s: data.manifest.cost.wall_s,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        control_region: None,
     });
     let mut surrogate = Surrogate {
         net: DipNet::new(&outcome.mlp, coords.clone()),
@@ -953,6 +954,7 @@ fn train_control(
         wall_s: started.elapsed().as_secs_f64() + outcome.resumed_seconds + init_wall_s,
         data_wall_s: data.manifest.forward_s + data.manifest.jacobian_s,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        control_region: data.manifest.region.clone(),
     });
     let net = DipNet::new(&outcome.mlp, coords.clone());
     if let Some(test_dir) = args.test_data.first() {

@@ -179,6 +179,23 @@ impl ControlRegion {
         }
         Ok(ControlRegion { centre, radius })
     }
+
+    /// How far z lies outside the region (each component's interval
+    /// [z_c,k − r, z_c,k + r] ∩ [lower, upper]): the number of components outside and the largest
+    /// distance of one from its interval (0 when z is inside).
+    pub fn excess(&self, z: &[f64], bounds: [f64; 2]) -> (usize, f64) {
+        let distances = z.iter().zip(&self.centre).map(|(&v, &c)| {
+            let lo = (c - self.radius).max(bounds[0]);
+            let hi = (c + self.radius).min(bounds[1]);
+            (lo - v).max(v - hi).max(0.0)
+        });
+        distances.fold((0, 0.0), |(n, worst), d| {
+            (
+                n + usize::from(d > 1e-12 * (1.0 + self.radius)),
+                f64::max(worst, d),
+            )
+        })
+    }
 }
 
 /// A training control: uniform in the box [lower, upper]^{n_z}, or in `region` (each

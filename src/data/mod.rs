@@ -5,7 +5,7 @@ pub mod dataset;
 pub mod generate;
 pub mod manifest;
 
-pub use control::{generate_control, load_control, ControlDataset, ControlManifest};
+pub use control::{generate_control, load_control, ControlDataset, ControlManifest, ControlRegion};
 pub use dataset::{load, merge, Dataset};
 pub use generate::{generate, GenerateOptions};
 pub use manifest::{JacobianKind, Manifest};

@@ -27,6 +27,7 @@ use super::dipnet::{DipNet, InputBasis, ReducedCoordinates};
 use super::loss::Loss;
 use super::mlp::{Mlp, MlpShape};
 use super::train::{StopReason, TrainSettings};
+use crate::data::ControlRegion;
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};
 use crate::problem::Problem;
@@ -90,6 +91,10 @@ pub struct TrainingRecord {
     pub data_wall_s: f64,
     /// The command line that produced the model.
     pub command: String,
+    /// For a control surrogate trained on data drawn around a control (`dino generate --control
+    /// --control-around`): that region. The surrogate is only trustworthy inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_region: Option<ControlRegion>,
 }
 
 /// Test metrics (see `dino eval`).
