@@ -1237,4 +1237,34 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
     // the trace file holds exactly the post-burn-in rows: [Φ, c_1..c_4] per step
     let trace = std::fs::metadata(tmp.path().join("killed/chains/chain_0.qoi")).unwrap();
     assert_eq!(trace.len(), 30_000 * 5 * 8);
+    // a longer run continues a shorter one to the same result; a shorter one is refused
+    let extended = d("extended");
+    let with_samples = |n: &str| -> Vec<String> {
+        let mut a = args(&extended);
+        let k = a.iter().position(|s| s == "--samples").unwrap();
+        a[k + 1] = n.to_string();
+        a
+    };
+    for n in ["10000", "30000"] {
+        ok(&with_samples(n)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>());
+    }
+    let e = report(&extended);
+    assert_eq!(
+        w["mcmc"]["diagnostics"]["qoi"],
+        e["mcmc"]["diagnostics"]["qoi"]
+    );
+    assert_eq!(
+        w["mcmc"]["relative_error_of_mean_to_truth"],
+        e["mcmc"]["relative_error_of_mean_to_truth"]
+    );
+    fails(
+        &with_samples("20000")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &["chain_0.json", "--samples", "30000"],
+    );
 }

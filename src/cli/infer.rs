@@ -438,10 +438,10 @@ fn run_inference(
             center_bytes.extend(v.iter().flat_map(|v| v.to_le_bytes()));
         }
         let fingerprint = format!(
-            "v3-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
+            // not the chain length: a longer run continues a shorter one
+            "v4-{}-{}-{label}-{kernel:?}-{step}-{}-{}-{}-{}-{}-{}-{}-{}",
             problem.hash(),
             opts.true_seed,
-            opts.samples,
             opts.burn_in,
             opts.chains,
             opts.seed,

@@ -333,6 +333,19 @@ pub fn run_chains(
                     Some(s)
                 });
             let state = match resumed {
+                // a longer run continues a shorter one; a shorter one would discard steps
+                Some(s) if s.steps > settings.burn_in + settings.samples => {
+                    return Err(Error::invalid(
+                        path.as_ref()
+                            .map_or_else(String::new, |p| p.display().to_string()),
+                        "--samples",
+                        format!(
+                            "at least the {} samples this chain already holds (or another --out)",
+                            s.steps - settings.burn_in
+                        ),
+                        settings.samples,
+                    ));
+                }
                 Some(s) => s,
                 None => new_chain(target, c, start, settings, fingerprint)?,
             };
