@@ -45,6 +45,13 @@ pub trait DifferentiableMap: Send + Sync {
     ) -> Option<(Vec<f64>, Vec<f64>)> {
         None
     }
+    /// For a map q(m) = a + A m + g(m) that carries a known affine part (an anchored
+    /// surrogate): g. A user that corrects the map by an affine function of its own (the
+    /// delayed-acceptance chains' correction towards the PDE) gets the same corrected map from
+    /// g, and keeps g's fast paths.
+    fn affine_free_part(&self) -> Option<&dyn DifferentiableMap> {
+        None
+    }
 }
 
 /// The map and its derivative at one point m.

@@ -11,7 +11,8 @@ use dino::data::{generate, load, GenerateOptions};
 use dino::nn::model_file::{Architecture, TrainedFor};
 use dino::nn::train::{train, MetricDirections, TrainSettings};
 use dino::nn::{
-    DipNet, InputBasis, Loss, Mlp, MlpShape, ModelRecord, ReducedCoordinates, Surrogate,
+    Anchor, AnchoredMap, DipNet, InputBasis, Loss, Mlp, MlpShape, ModelRecord, ReducedCoordinates,
+    Surrogate,
 };
 use dino::taylor::TaylorTest;
 use dino::DifferentiableMap;
@@ -390,4 +391,75 @@ fn generic_network_trains_in_the_full_jacobian_metric_and_round_trips() {
     std::fs::write(model_dir.join("model.json"), rec.to_string()).unwrap();
     let err = Surrogate::load(&model_dir).unwrap_err().to_string();
     assert!(err.contains("architecture.mlp.input"), "{err}");
+}
+
+/// An anchored DIPNet f = q₀ + J₀ (m − m₀) + g(m): the residual targets vanish at m₀, f is the
+/// anchor plus the network, its derivatives pass the Taylor and adjoint tests, it hands the
+/// chains its network part (and no reduced fast path of its own), and the model folder
+/// round-trips with the anchor and names a damaged anchor file.
+#[test]
+fn anchored_dipnet_adds_the_pde_linearization_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mlp, coords, problem) = trained_mlp(dir.path());
+    let pde = problem.model().unwrap();
+    let m0 = prior_sample(&problem, 7);
+    let anchor = Anchor::of(pde.as_ref(), &m0).unwrap();
+    let q0 = pde.evaluate(&m0).unwrap();
+    let row = |v: &[f64]| ndarray::Array2::from_shape_vec((1, v.len()), v.to_vec()).unwrap();
+    let r = anchor.residual_outputs(&row(&m0), &row(&q0));
+    assert!(r.iter().all(|v| v.abs() < 1e-12), "{r}");
+    let net = DipNet::new(&mlp, coords.clone());
+    let map = AnchoredMap {
+        network: &net,
+        anchor: &anchor,
+    };
+    let (m, v) = (prior_sample(&problem, 101), prior_sample(&problem, 102));
+    let f = map.evaluate(&m).unwrap();
+    let g = net.evaluate(&m).unwrap();
+    let a = anchor.at(ndarray::ArrayView1::from(&m[..]));
+    let sum: Vec<f64> = g.iter().zip(&a).map(|(x, y)| x + y).collect();
+    assert!(norm(&axpy(&f, -1.0, &sum)) <= 1e-12 * norm(&f));
+    let lin = map.linearize(&m).unwrap();
+    assert_eq!(lin.output(), &f[..]);
+    TaylorTest::run(
+        |e| map.evaluate(&axpy(&m, e, &v)).unwrap(),
+        lin.output(),
+        &lin.jvp(&v),
+        0.5,
+        5,
+    )
+    .assert_second_order("anchored DIPNet J v", 0.15);
+    let w: Vec<f64> = (0..f.len()).map(|k| (k as f64 * 0.37).sin()).collect();
+    let (x, y) = (dot(&w, &lin.jvp(&v)), dot(&lin.vjp(&w), &v));
+    assert!((x - y).abs() <= 1e-10 * x.abs().max(y.abs()), "{x} vs {y}");
+    let jv: Vec<f64> = lin
+        .jacobian()
+        .rows()
+        .into_iter()
+        .map(|r| dot(r.as_slice().unwrap(), &v))
+        .collect();
+    assert!(norm(&axpy(&jv, -1.0, &lin.jvp(&v))) < 1e-10 * norm(&jv));
+    // q depends on all of m: no reduced path; the chains get the network part
+    assert!(map.input_encoder().is_none() && map.encode(&m).is_none());
+    assert!(map.affine_free_part().is_some() && net.affine_free_part().is_none());
+    // model folder
+    let shape = MlpShape {
+        input: 12,
+        width: 32,
+        depth: 3,
+        output: 12,
+    };
+    let out = dir.path().join("anchored");
+    let record = record_for(&problem, shape, m.len());
+    Surrogate::save_anchored(&mlp, &record, &coords, Some(&anchor), &out).unwrap();
+    let loaded = Surrogate::load(&out).unwrap();
+    assert!(loaded.record.anchored);
+    assert_eq!(loaded.anchor.as_ref(), Some(&anchor));
+    let mut slot = None;
+    assert_eq!(loaded.map(&mut slot).evaluate(&m).unwrap(), f);
+    let file = out.join("anchor_jacobian.npy");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Surrogate::load(&out).unwrap_err().to_string();
+    assert!(err.contains("anchor_jacobian.npy"), "{err}");
 }

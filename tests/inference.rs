@@ -736,3 +736,40 @@ fn full_newton_converges_faster_than_gauss_newton_for_large_residuals() {
         / newton.m.iter().map(|a| a * a).sum::<f64>().sqrt();
     assert!(diff < 1e-4, "the two MAP points differ by {diff}");
 }
+
+/// The two-level kernels build their coarse model q_C = q_s + e₀ + ΔJ (m − m₀) from the network
+/// part g of an anchored surrogate q_s = q_a + J_a (m − m_a) + g: the affine correction absorbs
+/// the anchor, so both give the same q_C everywhere.
+#[test]
+fn the_affine_correction_absorbs_a_surrogate_anchor() {
+    use dino::inference::mmala::{AffineCorrection, Subspace};
+    use dino::nn::{Anchor, AnchoredMap};
+    let (problem, surrogate) = shipped_surrogate();
+    let prior = problem.prior().unwrap();
+    let pde = problem.model().unwrap();
+    let misfit = exact_data_misfit(&problem, pde.as_ref(), 4);
+    let anchor = Anchor::of(pde.as_ref(), &prior_sample(&problem, 11)).unwrap();
+    let anchored = AnchoredMap {
+        network: &surrogate.net,
+        anchor: &anchor,
+    };
+    assert!(anchored.affine_free_part().is_some());
+    let pde_post = Posterior::new(pde.as_ref(), &prior, misfit.clone()).unwrap();
+    let net_post = Posterior::new(&surrogate.net, &prior, misfit.clone()).unwrap();
+    let anchored_post = Posterior::new(&anchored, &prior, misfit).unwrap();
+    let n = prior.dim();
+    let subspace = Subspace::new(
+        &prior,
+        Array2::from_shape_fn((n, 4), |(i, j)| ((i * 3 + j * 11) as f64 * 0.17).sin()),
+    );
+    let centre = prior_sample(&problem, 7);
+    let for_net = AffineCorrection::at(&pde_post, &net_post, &subspace, &centre).unwrap();
+    let for_anchored = AffineCorrection::at(&pde_post, &anchored_post, &subspace, &centre).unwrap();
+    for s in [3, 4, 5] {
+        let m = prior_sample(&problem, s);
+        let a = Array1::from(surrogate.net.evaluate(&m).unwrap()) + for_net.shift_at(&m);
+        let b = Array1::from(anchored.evaluate(&m).unwrap()) + for_anchored.shift_at(&m);
+        let gap = (&a - &b).mapv(|v| v * v).sum().sqrt() / a.mapv(|v| v * v).sum().sqrt();
+        assert!(gap < 1e-10, "sample {s}: relative gap {gap:e}");
+    }
+}

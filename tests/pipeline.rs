@@ -361,6 +361,68 @@ fn train_eval_infer_and_compare_end_to_end() {
         again["mcmc"]["diagnostics"]["qoi"],
         sur["mcmc"]["diagnostics"]["qoi"]
     );
+    // a surrogate anchored at the PDE's linearization at the MAP: the network learns the residual,
+    // the model stores q(m₀) and J(m₀), and every command uses the sum
+    let anchored = |anchor: &str, out: &str| {
+        vec![
+            "train".to_string(),
+            "--problem".into(),
+            problem.clone(),
+            "--data".into(),
+            d("train"),
+            "--basis".into(),
+            d("as"),
+            "--output-rank".into(),
+            "16".into(),
+            "--width".into(),
+            "24".into(),
+            "--depth".into(),
+            "3".into(),
+            "--epochs".into(),
+            "30".into(),
+            "--batch-size".into(),
+            "16".into(),
+            "--lr".into(),
+            "3e-3".into(),
+            "--anchor".into(),
+            anchor.into(),
+            "--test-data".into(),
+            d("test"),
+            "--out".into(),
+            d(out),
+        ]
+    };
+    let args = anchored(&d("inf_pde/laplace/mean.npy"), "s_anchor");
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("s_anchor/model.json")).unwrap()).unwrap();
+    assert_eq!(model["anchored"], true);
+    let l2_anchor = model["test_metrics"]["l2_accuracy"].as_f64().unwrap();
+    // (measured with the anchor: the network alone predicts only the residual)
+    assert!(l2_anchor > 0.6, "anchored test L2 accuracy {l2_anchor}");
+    ok(&[
+        "eval",
+        "--surrogate",
+        &d("s_anchor"),
+        "--data",
+        &d("test"),
+        "--json",
+        &d("eval_anchor.json"),
+    ]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval_anchor.json")).unwrap()).unwrap();
+    assert!((eval["l2_accuracy"].as_f64().unwrap() - l2_anchor).abs() < 1e-12);
+    let da = infer(
+        &["--surrogate", &d("s_anchor"), "--kernel", "da-hmc"],
+        "inf_anchor",
+    );
+    assert!(da["mcmc"]["diagnostics"]["pde_solves"].as_u64().unwrap() > 0);
+    // an anchor of the wrong length is refused, naming the flag
+    let args = anchored(&d("inf_pde/laplace/eigenvalues.npy"), "s_bad_anchor");
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["--anchor"],
+    );
     ok(&[
         "compare",
         "--problem",

@@ -693,9 +693,10 @@ pub fn run(args: InferArgs) -> Result<()> {
         .as_ref()
         .map(|d| load_surrogate(d, &problem))
         .transpose()?;
+    let mut anchored = None;
     let (forward, label): (&dyn DifferentiableMap, String) = match &surrogate {
         Some(s) => (
-            &s.net,
+            s.map(&mut anchored),
             format!(
                 "surrogate {}",
                 args.surrogate.as_ref().expect("set").display()
@@ -838,10 +839,11 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         args.pde_kernel,
         &args.out.join("pde"),
     )?;
+    let mut anchored = None;
     let s = run_inference(
         &problem,
         &args.options,
-        &surrogate.net,
+        surrogate.map(&mut anchored),
         pde.as_ref(),
         "DINO",
         Method::Mcmc,

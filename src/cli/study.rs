@@ -250,7 +250,13 @@ pub fn run(args: StudyArgs) -> Result<()> {
                     &mut |_, _| Ok(()),
                 )?;
                 let net = DipNet::new(&outcome.mlp, coords.clone());
-                let m = test_metrics(&net, &test.m, &test.q, TestJacobians::Stored(&test_jac))?;
+                let m = test_metrics(
+                    &net,
+                    None,
+                    &test.m,
+                    &test.q,
+                    TestJacobians::Stored(&test_jac),
+                )?;
                 let row = Row {
                     arch: arch.label(),
                     loss: term.name().into(),

@@ -11,6 +11,7 @@ use crate::bases::Basis;
 use crate::data::{Dataset, JacobianKind};
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};
+use crate::nn::anchor::Anchor;
 use crate::nn::dipnet::InputBasis;
 use crate::nn::evaluate::{test_metrics, TestJacobians};
 use crate::nn::model_file::{
@@ -158,6 +159,11 @@ pub struct TrainArgs {
     /// epochs at a smaller learning rate).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Anchor the surrogate at the PDE's linearization at this parameter (.npy, e.g. the MAP
+    /// point `OUT/laplace/mean.npy` of `dino infer`): the network learns the residual
+    /// q − q(m₀) − J(m₀)(m − m₀) and the model stores q(m₀) and J(m₀) (see `nn::anchor`).
+    #[arg(long, conflicts_with_all = ["init", "control_data"])]
+    anchor: Option<PathBuf>,
     /// Test data: evaluate the trained model and record its metrics in model.json.
     #[arg(long, num_args = 1..)]
     test_data: Vec<PathBuf>,
@@ -434,7 +440,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let (Some(dir), Some(basis)) = (&args.control_data, &basis) {
         return train_control(&args, &problem, dir, basis, device, started);
     }
-    let data = super::data::load_for(&problem, &args.data)?;
+    let mut data = super::data::load_for(&problem, &args.data)?;
+    let anchor = match &args.anchor {
+        Some(path) => {
+            let point = crate::io::npy::read_vector(path, data.m.ncols(), "--anchor")?;
+            let anchor = Anchor::of(problem.model()?.as_ref(), &point)?;
+            let projection = match data.manifest.jacobian {
+                JacobianKind::Projected => basis.as_ref().map(|b| &b.encoder),
+                _ => None,
+            };
+            data.q = anchor.residual_outputs(&data.m, &data.q);
+            data.jacobian = data
+                .jacobian
+                .as_ref()
+                .map(|j| anchor.residual_jacobians(j, projection));
+            Some(anchor)
+        }
+        None => None,
+    };
     let input = match (&basis, &args.basis) {
         (Some(basis), Some(dir)) => {
             let r_m = args.input_rank.unwrap_or(basis.info.rank);
@@ -530,7 +553,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         (Some(s), Some(dir)) => initial_weights(s, dir, kind, shape, &device)?,
         _ => Mlp::new(shape, args.seed, &device),
     };
-    Surrogate::save(&mlp, &record, &coords, &args.out)?;
+    Surrogate::save_anchored(&mlp, &record, &coords, anchor.as_ref(), &args.out)?;
     let name = match args.architecture {
         ArchitectureName::Dipnet => format!("DIPNet {r_m}-{r_q}"),
         ArchitectureName::Generic => format!("generic network {r_m} → {r_q}"),
@@ -575,13 +598,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut surrogate = Surrogate {
         net: DipNet::new(&outcome.mlp, coords.clone()),
         record: record.clone(),
+        anchor,
     };
     if !args.test_data.is_empty() {
         let test = super::data::load_for(&problem, &args.test_data)?;
         let model = problem.model()?;
-        surrogate.record.test_metrics = Some(metrics_on(&surrogate.net, &test, model.as_ref())?);
+        surrogate.record.test_metrics = Some(metrics_on(&surrogate, &test, model.as_ref())?);
     }
-    Surrogate::save(&outcome.mlp, &surrogate.record, &coords, &args.out)?;
+    Surrogate::save_anchored(
+        &outcome.mlp,
+        &surrogate.record,
+        &coords,
+        surrogate.anchor.as_ref(),
+        &args.out,
+    )?;
     finish_report(
         &outcome,
         surrogate.record.test_metrics.as_ref(),
@@ -719,7 +749,7 @@ fn finish_report(
 
 /// Test metrics on a data set: full Jacobians from the data when stored, else recomputed.
 pub(crate) fn metrics_on(
-    net: &DipNet,
+    surrogate: &Surrogate,
     test: &Dataset,
     model: &dyn crate::models::PdeModel,
 ) -> Result<crate::nn::Metrics> {
@@ -727,7 +757,13 @@ pub(crate) fn metrics_on(
         (JacobianKind::Full, Some(j)) => TestJacobians::Stored(j),
         _ => TestJacobians::Recompute(model),
     };
-    test_metrics(net, &test.m, &test.q, jac)
+    test_metrics(
+        &surrogate.net,
+        surrogate.anchor.as_ref(),
+        &test.m,
+        &test.q,
+        jac,
+    )
 }
 
 fn print_metrics(m: &crate::nn::Metrics) {
@@ -798,7 +834,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     surrogate.check_problem(&problem, &args.surrogate)?;
     let test = super::data::load_for(&problem, &args.data)?;
     let model = problem.model()?;
-    let metrics = metrics_on(&surrogate.net, &test, model.as_ref())?;
+    let metrics = metrics_on(&surrogate, &test, model.as_ref())?;
     report_metrics(&args, &mut surrogate, metrics)
 }
 

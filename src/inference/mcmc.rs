@@ -250,6 +250,23 @@ pub fn run_chains(
             "delayed acceptance without a surrogate",
         ));
     }
+    // A surrogate that carries an affine part (an anchored DIPNet, q_s = a + A m + g(m)): the
+    // two-level kernels' affine correction towards the PDE absorbs that part, so their coarse
+    // model q_C is built from g alone; it is the same q_C, and g keeps its reduced fast paths.
+    let network_screen = match (settings.kernel, target.screen) {
+        (KernelKind::DaSubchain | KernelKind::DaHmc, Some(s)) => s
+            .map
+            .affine_free_part()
+            .map(|g| Posterior::new(g, s.prior, s.misfit.clone()))
+            .transpose()?,
+        _ => None,
+    };
+    let target = &Target {
+        exact: target.exact,
+        screen: network_screen.as_ref().or(target.screen),
+        laplace: target.laplace,
+        subspace: target.subspace,
+    };
     let subspace = Subspace::new(
         target.exact.prior,
         target.subspace.unwrap_or(&target.laplace.vectors).clone(),

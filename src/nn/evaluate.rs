@@ -8,6 +8,7 @@
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+use super::anchor::Anchor;
 use super::dipnet::DipNet;
 use super::model_file::Metrics;
 use crate::error::Result;
@@ -38,9 +39,11 @@ pub enum TestJacobians<'a> {
     Recompute(&'a dyn DifferentiableMap),
 }
 
-/// Metrics of `net` on the test samples (m: N × d_M, q: N × d_Q), parallel over samples.
+/// Metrics of `net` (plus `anchor`'s affine part q₀ + J₀(m − m₀) when anchored) on the test
+/// samples (m: N × d_M, q: N × d_Q), parallel over samples.
 pub fn test_metrics(
     net: &DipNet,
+    anchor: Option<&Anchor>,
     m: &Array2<f64>,
     q: &Array2<f64>,
     jacobians: TestJacobians<'_>,
@@ -49,7 +52,10 @@ pub fn test_metrics(
         .into_par_iter()
         .map(|i| -> Result<SampleErrors> {
             let mi = m.row(i);
-            let (f, jr) = net.evaluate_reduced(&net.encode(mi.as_slice().expect("row-major")));
+            let (mut f, jr) = net.evaluate_reduced(&net.encode(mi.as_slice().expect("row-major")));
+            if let Some(a) = anchor {
+                f += &a.at(mi);
+            }
             let qi = q.row(i);
             let l2 = relative_squared((&qi - &f).mapv(|v| v * v).sum(), qi.mapv(|v| v * v).sum());
             let full: Option<Array2<f64>> = match &jacobians {
@@ -66,7 +72,7 @@ pub fn test_metrics(
             let (h1, reduced_h1) = match full {
                 None => (None, None),
                 Some(j) => {
-                    let (h1, red) = jacobian_errors(j.view(), jr.view(), net);
+                    let (h1, red) = jacobian_errors(j.view(), jr.view(), net, anchor);
                     (Some(h1), Some(red))
                 }
             };
@@ -96,22 +102,33 @@ pub fn test_metrics(
     })
 }
 
-/// Squared relative errors of the full Jacobian ∇f = J_r Eᵀ and of the reduced one
-/// Uᵀ ∇f V = Uᵀ J_r (since Eᵀ V = I) against J.
-fn jacobian_errors(j: ArrayView2<f64>, jr: ArrayView2<f64>, net: &DipNet) -> (f64, f64) {
+/// Squared relative errors of the full Jacobian ∇f = J_r Eᵀ (+ J₀ when anchored) and of the
+/// reduced one Uᵀ ∇f V = Uᵀ J_r (+ Uᵀ J₀ V; Eᵀ V = I) against J.
+fn jacobian_errors(
+    j: ArrayView2<f64>,
+    jr: ArrayView2<f64>,
+    net: &DipNet,
+    anchor: Option<&Anchor>,
+) -> (f64, f64) {
     let rc = &net.coordinates;
+    // the network's part of J: J − J₀ when anchored
+    let own = match anchor {
+        Some(a) => &j - &a.jacobian,
+        None => j.to_owned(),
+    };
     let predicted = rc.input_basis.expand_columns(jr);
     let full = relative_squared(
-        (&j - &predicted).mapv(|v| v * v).sum(),
+        (&own - &predicted).mapv(|v| v * v).sum(),
         j.mapv(|v| v * v).sum(),
     );
-    let target = rc
-        .input_basis
-        .restrict_columns(rc.output_basis.t().dot(&j).view());
+    let restrict = |x: &Array2<f64>| {
+        rc.input_basis
+            .restrict_columns(rc.output_basis.t().dot(x).view())
+    };
     let reduced_pred = rc.output_basis.t().dot(&jr);
     let reduced = relative_squared(
-        (&target - &reduced_pred).mapv(|v| v * v).sum(),
-        target.mapv(|v| v * v).sum(),
+        (&restrict(&own) - &reduced_pred).mapv(|v| v * v).sum(),
+        restrict(&j.to_owned()).mapv(|v| v * v).sum(),
     );
     (full, reduced)
 }

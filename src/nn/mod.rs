@@ -2,6 +2,7 @@
 //! inference copy, the L2 / H1 / reduced-H1 / MS losses, the trainer, DIPNet (φ between reduced
 //! bases, a differentiable map) and its model files.
 
+pub mod anchor;
 pub mod control;
 pub mod dense;
 pub mod dipnet;
@@ -12,6 +13,7 @@ pub mod model_file;
 pub mod resume;
 pub mod train;
 
+pub use anchor::{Anchor, AnchoredMap};
 pub use control::{control_samples, ControlSurrogate};
 pub use dense::DenseMlp;
 pub use dipnet::{DipNet, InputBasis, JacobianData, ReducedCoordinates};

@@ -23,6 +23,7 @@ use ndarray::{Array1, Array2};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use serde::{Deserialize, Serialize};
 
+use super::anchor::{Anchor, AnchoredMap};
 use super::dipnet::{DipNet, InputBasis, ReducedCoordinates};
 use super::loss::Loss;
 use super::mlp::{Mlp, MlpShape};
@@ -30,6 +31,7 @@ use super::train::{StopReason, TrainSettings};
 use crate::data::ControlRegion;
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};
+use crate::map::DifferentiableMap;
 use crate::problem::Problem;
 
 /// Format tag of model.json.
@@ -124,6 +126,10 @@ pub struct ModelRecord {
     pub test_metrics: Option<Metrics>,
     /// File name → checksum (FNV-1a 64).
     pub files: BTreeMap<String, String>,
+    /// The network is the residual of a linearization of the exact map, stored in
+    /// `anchor_point.npy`, `anchor_value.npy`, `anchor_jacobian.npy` (see [`Anchor`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anchored: bool,
 }
 
 impl ModelRecord {
@@ -143,6 +149,7 @@ impl ModelRecord {
             training: None,
             test_metrics: None,
             files: BTreeMap::new(),
+            anchored: false,
         }
     }
 }
@@ -181,14 +188,27 @@ impl TrainedFor {
     }
 }
 
-/// A loaded surrogate: the network and its record.
+/// A loaded surrogate: the network, its record, and the linearization it is anchored at (if any).
 #[derive(Debug, Clone)]
 pub struct Surrogate {
     pub net: DipNet,
     pub record: ModelRecord,
+    pub anchor: Option<Anchor>,
 }
 
 impl Surrogate {
+    /// The surrogate as a map: the network, or the network plus its anchor (built in `slot`,
+    /// which must outlive the returned reference).
+    pub fn map<'a>(&'a self, slot: &'a mut Option<AnchoredMap<'a>>) -> &'a dyn DifferentiableMap {
+        match &self.anchor {
+            Some(anchor) => slot.insert(AnchoredMap {
+                network: &self.net,
+                anchor,
+            }),
+            None => &self.net,
+        }
+    }
+
     /// Refuses a problem other than the one the model was trained for.
     pub fn check_problem(&self, problem: &Problem, dir: &Path) -> Result<()> {
         let p = &self.record.problem;
@@ -247,6 +267,17 @@ impl Surrogate {
         coords: &ReducedCoordinates,
         dir: &Path,
     ) -> Result<()> {
+        Self::save_anchored(mlp, record, coords, None, dir)
+    }
+
+    /// [`Self::save`] for a network anchored at a linearization.
+    pub fn save_anchored(
+        mlp: &Mlp,
+        record: &ModelRecord,
+        coords: &ReducedCoordinates,
+        anchor: Option<&Anchor>,
+        dir: &Path,
+    ) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut record = record.clone();
         record.normalization = Normalization {
@@ -278,6 +309,12 @@ impl Surrogate {
         put("output_basis.npy", npy2(&coords.output_basis).map_err(io)?)?;
         put("input_shift.npy", npy1(&coords.input_shift).map_err(io)?)?;
         put("output_shift.npy", npy1(&coords.output_shift).map_err(io)?)?;
+        if let Some(a) = anchor {
+            put("anchor_point.npy", npy1(&a.point).map_err(io)?)?;
+            put("anchor_value.npy", npy1(&a.value).map_err(io)?)?;
+            put("anchor_jacobian.npy", npy2(&a.jacobian).map_err(io)?)?;
+        }
+        record.anchored = anchor.is_some();
         record.files = files;
         record.format = MODEL_FORMAT.to_string();
         write_json(&dir.join("model.json"), &record)
@@ -399,6 +436,14 @@ impl Surrogate {
             output_mean: Array1::from(n.output_mean.clone()),
             output_std: Array1::from(n.output_std.clone()),
         };
+        let anchor = match record.anchored {
+            true => Some(Anchor {
+                point: read1("anchor_point.npy", d_m)?,
+                value: read1("anchor_value.npy", d_q)?,
+                jacobian: read2("anchor_jacobian.npy", d_q, d_m)?,
+            }),
+            false => None,
+        };
         let weights = read("weights.safetensors")?;
         let mlp = load_weights(
             shape,
@@ -409,6 +454,7 @@ impl Surrogate {
         Ok(Surrogate {
             net: DipNet::new(&mlp, coordinates),
             record,
+            anchor,
         })
     }
 }
