@@ -1327,6 +1327,6 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
-        &["chain_0.json", "--samples", "30000"],
+        &["chains/chain_", ".json", "--samples", "30000"],
     );
 }
