@@ -67,6 +67,39 @@ fn trained_dipnet(dir: &std::path::Path) -> (DipNet, dino::problem::Problem) {
     (DipNet::new(&mlp, coords), problem)
 }
 
+/// The derivatives of a network map at m along v: J v by the Taylor test (the network runs in
+/// f32: ε from 0.5, where the remainder is far above rounding), Jᵀ w by the adjoint identity,
+/// and the full Jacobian against J v.
+fn assert_derivatives(map: &dyn DifferentiableMap, m: &[f64], v: &[f64], what: &str) {
+    let lin = map.linearize(m).unwrap();
+    TaylorTest::run(
+        |e| map.evaluate(&axpy(m, e, v)).unwrap(),
+        lin.output(),
+        &lin.jvp(v),
+        0.5,
+        5,
+    )
+    .assert_second_order(what, 0.15);
+    let w: Vec<f64> = (0..lin.output().len())
+        .map(|k| (k as f64 * 0.37).sin())
+        .collect();
+    let (a, b) = (dot(&w, &lin.jvp(v)), dot(&lin.vjp(&w), v));
+    assert!(
+        (a - b).abs() <= 1e-10 * a.abs().max(b.abs()),
+        "{what}: adjoint identity {a} vs {b}"
+    );
+    let jv: Vec<f64> = lin
+        .jacobian()
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().zip(v).map(|(a, b)| a * b).sum())
+        .collect();
+    assert!(
+        norm(&axpy(&jv, -1.0, &lin.jvp(v))) < 1e-10 * norm(&jv),
+        "{what}: J v"
+    );
+}
+
 fn record_for(problem: &dino::problem::Problem, shape: MlpShape, d_m: usize) -> ModelRecord {
     ModelRecord::new(
         Architecture {
@@ -223,29 +256,7 @@ fn dipnet_derivatives_pass_the_taylor_and_adjoint_tests_and_it_approximates_the_
     let (net, problem) = trained_dipnet(dir.path());
     let pde = problem.model().unwrap();
     let (m, v) = (prior_sample(&problem, 101), prior_sample(&problem, 102));
-    let lin = net.linearize(&m).unwrap();
-    // Taylor test (the network runs in f32: ε from 0.5, where the remainder is far above rounding)
-    let t = TaylorTest::run(
-        |e| net.evaluate(&axpy(&m, e, &v)).unwrap(),
-        lin.output(),
-        &lin.jvp(&v),
-        0.5,
-        5,
-    );
-    t.assert_second_order("DIPNet J v", 0.15);
-    let w: Vec<f64> = (0..50).map(|k| (k as f64 * 0.37).sin()).collect();
-    let (a, b) = (dot(&w, &lin.jvp(&v)), dot(&lin.vjp(&w), &v));
-    assert!(
-        (a - b).abs() <= 1e-10 * a.abs().max(b.abs()),
-        "adjoint identity: {a} vs {b}"
-    );
-    let jac = lin.jacobian();
-    let jv: Vec<f64> = jac
-        .rows()
-        .into_iter()
-        .map(|r| dot(r.as_slice().unwrap(), &v))
-        .collect();
-    assert!(norm(&axpy(&jv, -1.0, &lin.jvp(&v))) < 1e-10 * norm(&jv));
+    assert_derivatives(&net, &m, &v, "DIPNet J v");
     // accuracy against the PDE on fresh prior samples
     // and against the trivial predictor q̄ (the training mean)
     let q_bar = net.coordinates.output_shift.to_vec();
@@ -342,20 +353,7 @@ fn generic_network_trains_in_the_full_jacobian_metric_and_round_trips() {
     let (m, v) = (prior_sample(&problem, 101), prior_sample(&problem, 102));
     let lin = net.linearize(&m).unwrap();
     assert!(lin.reduced_jacobian().is_none());
-    TaylorTest::run(
-        |e| net.evaluate(&axpy(&m, e, &v)).unwrap(),
-        lin.output(),
-        &lin.jvp(&v),
-        0.5,
-        5,
-    )
-    .assert_second_order("generic J v", 0.15);
-    let w: Vec<f64> = (0..50).map(|k| (k as f64 * 0.37).sin()).collect();
-    let (a, b) = (dot(&w, &lin.jvp(&v)), dot(&lin.vjp(&w), &v));
-    assert!(
-        (a - b).abs() <= 1e-10 * a.abs().max(b.abs()),
-        "adjoint: {a} vs {b}"
-    );
+    assert_derivatives(&net, &m, &v, "generic J v");
     let errors: Vec<f64> = (200..216)
         .map(|s| {
             let m = prior_sample(&problem, s);
@@ -419,26 +417,8 @@ fn anchored_dipnet_adds_the_pde_linearization_and_round_trips() {
     let a = anchor.at(ndarray::ArrayView1::from(&m[..]));
     let sum: Vec<f64> = g.iter().zip(&a).map(|(x, y)| x + y).collect();
     assert!(norm(&axpy(&f, -1.0, &sum)) <= 1e-12 * norm(&f));
-    let lin = map.linearize(&m).unwrap();
-    assert_eq!(lin.output(), &f[..]);
-    TaylorTest::run(
-        |e| map.evaluate(&axpy(&m, e, &v)).unwrap(),
-        lin.output(),
-        &lin.jvp(&v),
-        0.5,
-        5,
-    )
-    .assert_second_order("anchored DIPNet J v", 0.15);
-    let w: Vec<f64> = (0..f.len()).map(|k| (k as f64 * 0.37).sin()).collect();
-    let (x, y) = (dot(&w, &lin.jvp(&v)), dot(&lin.vjp(&w), &v));
-    assert!((x - y).abs() <= 1e-10 * x.abs().max(y.abs()), "{x} vs {y}");
-    let jv: Vec<f64> = lin
-        .jacobian()
-        .rows()
-        .into_iter()
-        .map(|r| dot(r.as_slice().unwrap(), &v))
-        .collect();
-    assert!(norm(&axpy(&jv, -1.0, &lin.jvp(&v))) < 1e-10 * norm(&jv));
+    assert_eq!(map.linearize(&m).unwrap().output(), &f[..]);
+    assert_derivatives(&map, &m, &v, "anchored DIPNet J v");
     // q depends on all of m: no reduced path; the chains get the network part
     assert!(map.input_encoder().is_none() && map.encode(&m).is_none());
     assert!(map.affine_free_part().is_some() && net.affine_free_part().is_none());

@@ -216,29 +216,34 @@ fn train_eval_infer_and_compare_end_to_end() {
         ]);
     }
     // training continues from a model's weights; another architecture is refused
-    let cont = |width: &str, out: &str| {
-        vec![
-            "train".to_string(),
-            "--problem".into(),
-            problem.clone(),
-            "--data".into(),
-            d("train"),
-            "--basis".into(),
-            d("as"),
-            "--output-rank".into(),
-            "16".into(),
-            "--width".into(),
-            width.into(),
-            "--depth".into(),
-            "3".into(),
-            "--epochs".into(),
-            "3".into(),
-            "--init".into(),
-            d("s_h1"),
-            "--out".into(),
-            d(out),
+    // `dino train` on the projected data in the active subspace, 3 layers, output rank 16
+    let train_args = |width: &str, epochs: &str, extra: &[String], out: &str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "train",
+            "--problem",
+            &problem,
+            "--data",
+            &d("train"),
+            "--basis",
+            &d("as"),
+            "--output-rank",
+            "16",
+            "--width",
+            width,
+            "--depth",
+            "3",
+            "--epochs",
+            epochs,
+            "--out",
+            &d(out),
         ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend_from_slice(extra);
+        args
     };
+    let cont = |width: &str, out: &str| train_args(width, "3", &["--init".into(), d("s_h1")], out);
     let args = cont("24", "s_cont");
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let args = cont("32", "s_bad");
@@ -364,33 +369,20 @@ fn train_eval_infer_and_compare_end_to_end() {
     // a surrogate anchored at the PDE's linearization at the MAP: the network learns the residual,
     // the model stores q(m₀) and J(m₀), and every command uses the sum
     let anchored = |anchor: &str, out: &str| {
-        vec![
-            "train".to_string(),
-            "--problem".into(),
-            problem.clone(),
-            "--data".into(),
-            d("train"),
-            "--basis".into(),
-            d("as"),
-            "--output-rank".into(),
-            "16".into(),
-            "--width".into(),
-            "24".into(),
-            "--depth".into(),
-            "3".into(),
-            "--epochs".into(),
-            "30".into(),
-            "--batch-size".into(),
-            "16".into(),
-            "--lr".into(),
-            "3e-3".into(),
-            "--anchor".into(),
-            anchor.into(),
-            "--test-data".into(),
-            d("test"),
-            "--out".into(),
-            d(out),
+        let extra: Vec<String> = [
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--anchor",
+            anchor,
+            "--test-data",
+            &d("test"),
         ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        train_args("24", "30", &extra, out)
     };
     let args = anchored(&d("inf_pde/laplace/mean.npy"), "s_anchor");
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
