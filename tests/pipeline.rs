@@ -186,36 +186,6 @@ fn train_eval_infer_and_compare_end_to_end() {
         ],
         &["basis.json"],
     );
-    for loss in ["h1", "ms"] {
-        ok(&[
-            "train",
-            "--problem",
-            &problem,
-            "--data",
-            &d("train"),
-            "--basis",
-            &d("as"),
-            "--output-rank",
-            "16",
-            "--width",
-            "24",
-            "--depth",
-            "3",
-            "--epochs",
-            "30",
-            "--batch-size",
-            "16",
-            "--lr",
-            "3e-3",
-            "--loss",
-            loss,
-            "--test-data",
-            &d("test"),
-            "--out",
-            &d(&format!("s_{loss}")),
-        ]);
-    }
-    // training continues from a model's weights; another architecture is refused
     // `dino train` on the projected data in the active subspace, 3 layers, output rank 16
     let train_args = |width: &str, epochs: &str, extra: &[String], out: &str| -> Vec<String> {
         let mut args: Vec<String> = [
@@ -243,6 +213,21 @@ fn train_eval_infer_and_compare_end_to_end() {
         args.extend_from_slice(extra);
         args
     };
+    for loss in ["h1", "ms"] {
+        let extra: Vec<String> = vec![
+            "--batch-size".into(),
+            "16".into(),
+            "--lr".into(),
+            "3e-3".into(),
+            "--loss".into(),
+            loss.into(),
+            "--test-data".into(),
+            d("test"),
+        ];
+        let args = train_args("24", "30", &extra, &format!("s_{loss}"));
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    // training continues from a model's weights; another architecture is refused
     let cont = |width: &str, out: &str| train_args(width, "3", &["--init".into(), d("s_h1")], out);
     let args = cont("24", "s_cont");
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
