@@ -543,6 +543,14 @@ fn train_eval_infer_and_compare_end_to_end() {
         assert!(spread["mean"].as_f64().unwrap() > 0.0, "{spread}");
         assert!(spread["variance"].as_f64().unwrap() > 0.0, "{spread}");
     }
+    // ... and the Monte-Carlo floor of the PDE-vs-DINO differences, from the chains' spread
+    let floor = &cmp["monte_carlo_floor"];
+    for moment in ["mean", "variance"] {
+        let f = floor[moment].as_f64().unwrap();
+        assert!(f > 0.0 && f.is_finite(), "{floor}");
+    }
+    let md = std::fs::read_to_string(d("cmp_hmc/compare.md")).unwrap();
+    assert!(md.contains("Monte-Carlo error alone"), "{md}");
     let read = |run: &str| -> serde_json::Value {
         let path = d(&format!("cmp_hmc/{run}/report.json"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

@@ -9,7 +9,9 @@ use ndarray::Array2;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::inference::diagnostics::{autocorrelation, effective_sample_size, r_hat};
+use crate::inference::diagnostics::{
+    autocorrelation, between_chain_standard_error, effective_sample_size, r_hat,
+};
 use crate::inference::laplace::prior_pointwise_variance;
 use crate::inference::mcmc::{moments, run_chains, ChainState, Target};
 use crate::inference::{
@@ -151,6 +153,31 @@ pub struct Outcome {
     /// The largest relative differences (mean, pointwise variance) between two chains of the
     /// MCMC run: the Monte-Carlo scale of any comparison of its moments.
     pub chain_spread: Option<(f64, f64)>,
+    /// Per-vertex Monte-Carlo standard errors of the pooled posterior mean and pointwise variance,
+    /// from the spread between the chains (`between_chain_standard_error`); `None` for one chain.
+    pub moment_errors: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// Per-vertex standard errors of the pooled mean and pointwise-variance fields, from the spread of
+/// the chains' own moments.
+fn moment_errors(chains: &[ChainState]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (means, variances): (Vec<Vec<f64>>, Vec<Vec<f64>>) = chains
+        .iter()
+        .map(|c| moments(std::slice::from_ref(c)))
+        .unzip();
+    Some((
+        between_chain_standard_error(&means)?,
+        between_chain_standard_error(&variances)?,
+    ))
+}
+
+/// The relative difference ‖a − b‖/‖b‖ that Monte-Carlo error alone produces between two
+/// independent, unbiased estimates with per-component standard errors `se_a`, `se_b`:
+/// √(Σ_i se_a,i² + se_b,i²) / ‖b‖. An observed difference well above it is a bias.
+fn monte_carlo_floor(se_a: &[f64], se_b: &[f64], b: &[f64]) -> f64 {
+    let var: f64 = se_a.iter().zip(se_b).map(|(x, y)| x * x + y * y).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (var / den).sqrt()
 }
 
 /// max over chain pairs of (‖mean_a − mean_b‖/‖mean_b‖, ‖var_a − var_b‖/‖var_b‖); `None` for a
@@ -350,6 +377,7 @@ fn run_inference(
         pde_solves: 0,
         ess_min: None,
         chain_spread: None,
+        moment_errors: None,
     };
     let mut fields = vec![
         PointField {
@@ -479,6 +507,7 @@ fn run_inference(
         let diag = diagnostics(&chains, mcmc_wall, chain_pde_solves);
         outcome.ess_min = diag["ess_min"].as_f64();
         outcome.chain_spread = chain_spread(&chains);
+        outcome.moment_errors = moment_errors(&chains);
         write_chain_plots(&chains, out)?;
         write_text(
             &out.join("posterior_mean.svg"),
@@ -875,6 +904,14 @@ pub fn compare(args: CompareArgs) -> Result<()> {
     } else {
         None
     };
+    // the differences Monte-Carlo error alone would give, were both chains exact
+    let floor = match (&p.moment_errors, &s.moment_errors) {
+        (Some((pe_m, pe_v)), Some((se_m, se_v))) => Some((
+            monte_carlo_floor(se_m, pe_m, pm),
+            monte_carlo_floor(se_v, pe_v, pv),
+        )),
+        _ => None,
+    };
     let summary = json!({
         "map_relative_difference": relative_difference(&s.m_map, &p.m_map),
         "posterior_mean_relative_difference": relative_difference(sm, pm),
@@ -887,6 +924,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
             "pde": p.chain_spread.map(|(m, v)| json!({"mean": m, "variance": v})),
             "dino": s.chain_spread.map(|(m, v)| json!({"mean": m, "variance": v})),
         },
+        "monte_carlo_floor": floor.map(|(m, v)| json!({"mean": m, "variance": v})),
         "break_even_effective_samples": break_even,
     });
     write_text(
@@ -910,9 +948,12 @@ pub fn compare(args: CompareArgs) -> Result<()> {
             })
     };
     let md = format!(
-        "{md}- largest difference between two chains of the same sampler (the Monte-Carlo scale of the differences above): PDE {}; DINO {}\n",
+        "{md}- largest difference between two chains of the same sampler: PDE {}; DINO {}\n- differences that Monte-Carlo error alone gives (from the spread between chains, were both samplers exact): {}\n",
         spread(&p),
-        spread(&s)
+        spread(&s),
+        floor.map_or("- (needs two chains per sampler)".to_string(), |(m, v)| {
+            format!("mean {m:.4}, variance {v:.4}")
+        })
     );
     write_text(&args.out.join("compare.md"), &md)?;
     eprint!("{md}");

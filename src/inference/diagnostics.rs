@@ -67,6 +67,29 @@ pub fn effective_sample_size(x: &[f64]) -> f64 {
     x.len() as f64 / integrated_autocorrelation_time(x)
 }
 
+/// Monte-Carlo standard error, per component, of the pooled estimate (1/K) Σ_k x_k built from K
+/// independent chains of equal length whose own estimates are `per_chain[k]` (e.g. each chain's
+/// posterior mean field): se_i² = s_i² / K with s_i² = Σ_k (x_{k,i} − x̄_i)² / (K − 1), the
+/// between-chain ("batch means") variance. Unlike an ESS it needs no autocorrelation model, and it
+/// sees every slow direction the chains disagree along. None for fewer than 2 chains.
+pub fn between_chain_standard_error(per_chain: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let k = per_chain.len();
+    if k < 2 {
+        return None;
+    }
+    let d = per_chain[0].len();
+    let kf = k as f64;
+    Some(
+        (0..d)
+            .map(|i| {
+                let mean = per_chain.iter().map(|x| x[i]).sum::<f64>() / kf;
+                let s2 = per_chain.iter().map(|x| (x[i] - mean).powi(2)).sum::<f64>() / (kf - 1.0);
+                (s2 / kf).sqrt()
+            })
+            .collect(),
+    )
+}
+
 /// Gelman–Rubin R̂ over chains of equal length (None for fewer than 2 chains or < 4 samples).
 pub fn r_hat(chains: &[&[f64]]) -> Option<f64> {
     let m = chains.len();
@@ -99,6 +122,33 @@ mod tests {
     use crate::rng::{stream, Purpose};
     use rand::Rng;
     use rand_distr::StandardNormal;
+
+    /// Chain estimates 1 and 3 (one component) and 5, 5 (another): s² = 2 and 0, se = √(2/2) = 1
+    /// and 0; and for K iid N(0, 1) chain estimates the pooled se² = 1/K on average.
+    #[test]
+    fn between_chain_standard_error_is_the_spread_of_chain_estimates_over_root_k() {
+        assert_eq!(
+            between_chain_standard_error(&[vec![1.0, 5.0], vec![3.0, 5.0]]),
+            Some(vec![1.0, 0.0])
+        );
+        assert_eq!(between_chain_standard_error(&[vec![1.0]]), None);
+        let mut rng = stream(7, Purpose::Chain, 0);
+        let k = 4;
+        let per_chain: Vec<Vec<f64>> = (0..k)
+            .map(|_| {
+                (0..20_000)
+                    .map(|_| rng.sample::<f64, _>(StandardNormal))
+                    .collect()
+            })
+            .collect();
+        let se = between_chain_standard_error(&per_chain).unwrap();
+        let mean_se2 = se.iter().map(|s| s * s).sum::<f64>() / se.len() as f64;
+        assert!(
+            (mean_se2 * k as f64 - 1.0).abs() < 0.03,
+            "K se² = {}",
+            mean_se2 * k as f64
+        );
+    }
 
     /// An AR(1) process x_{t+1} = a x_t + √(1−a²) ε has τ = (1 + a)/(1 − a).
     #[test]
