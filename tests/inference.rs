@@ -392,6 +392,7 @@ fn test_chains(
         subchain: 5,
         leapfrog_steps: 6,
         leapfrog_size: 0.3,
+        sample_every: 0,
     };
     run_chains(
         &target,

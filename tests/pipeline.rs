@@ -1222,6 +1222,8 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
             "100",
             "--rank",
             "10",
+            "--save-samples",
+            "6",
             "--out",
             out,
         ]
@@ -1314,4 +1316,22 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
             .collect::<Vec<_>>(),
         &["chains/chain_", ".json", "--samples", "30000"],
     );
+    // every 6th post-burn-in state of each chain, the same after a kill or an extension
+    let samples = |out: &str| -> ndarray::Array2<f64> {
+        ndarray_npy::read_npy(format!("{out}/posterior_samples.npy")).unwrap()
+    };
+    let saved = samples(&whole);
+    assert_eq!(saved.dim(), (10_000, 81));
+    assert_eq!(w["mcmc"]["saved_samples"]["rows"], 10_000);
+    assert_eq!(saved, samples(&killed));
+    assert_eq!(saved, samples(&extended));
+    // they are the chain's states: consecutive saved states differ (the chain moves), and
+    // the last one of chain 1 is the state the chain ended in
+    assert!(saved.row(0) != saved.row(1000));
+    let last: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("whole/chains/chain_1.json")).unwrap(),
+    )
+    .unwrap();
+    let m_end: Vec<f64> = serde_json::from_value(last["m"].clone()).unwrap();
+    assert_eq!(saved.row(saved.nrows() - 1).to_vec(), m_end);
 }

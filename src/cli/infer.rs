@@ -13,11 +13,11 @@ use crate::inference::diagnostics::{
     autocorrelation, between_chain_standard_error, effective_sample_size, r_hat,
 };
 use crate::inference::laplace::prior_pointwise_variance;
-use crate::inference::mcmc::{moments, run_chains, ChainState, Target};
+use crate::inference::mcmc::{moments, read_saved_samples, run_chains, ChainState, Target};
 use crate::inference::{
     map_newton_cg, synthetic_data, KernelKind, Laplace, McmcSettings, NewtonCgSettings, Posterior,
 };
-use crate::io::npy::read_vector;
+use crate::io::npy::{read_vector, write_matrix};
 use crate::io::vtu::{write_vtu, PointField};
 use crate::io::write_atomic;
 use crate::map::DifferentiableMap;
@@ -92,6 +92,11 @@ pub struct InferenceOptions {
     /// Gauss–Newton Hessian at the MAP (L ε ≈ 2 crosses the Laplace approximation).
     #[arg(long, default_value_t = 0.25)]
     leapfrog_size: f64,
+    /// Save every K-th post-burn-in state of each chain to OUT/posterior_samples.npy (rows:
+    /// chain 0's states, then chain 1's, …; d_M columns), e.g. as training data where the
+    /// posterior lives (`dino generate --parameters`). 0: none.
+    #[arg(long, default_value_t = 0)]
+    save_samples: usize,
     /// MAP optimizer: inexact Newton–CG, or L-BFGS (argmin).
     #[arg(long, value_enum, default_value_t = Optimizer::NewtonCg)]
     optimizer: Optimizer,
@@ -436,6 +441,7 @@ fn run_inference(
             subchain: opts.subchain,
             leapfrog_steps: opts.leapfrog_steps,
             leapfrog_size: opts.leapfrog_size,
+            sample_every: opts.save_samples,
         };
         let target = match kernel {
             KernelKind::Da | KernelKind::DaMmala | KernelKind::DaSubchain | KernelKind::DaHmc => {
@@ -495,6 +501,13 @@ fn run_inference(
             &bar,
         )?;
         bar.finish_and_clear();
+        let saved = if opts.save_samples > 0 {
+            let samples = read_saved_samples(&out.join("chains"), &chains, &settings)?;
+            write_matrix(out.join("posterior_samples.npy"), &samples)?;
+            json!({"file": "posterior_samples.npy", "every": opts.save_samples, "rows": samples.nrows()})
+        } else {
+            Value::Null
+        };
         (mean, variance) = moments(&chains);
         // PDE solves and wall time of the chains (resumed chains included): the exact
         // posterior's evaluations when it is the PDE
@@ -532,6 +545,7 @@ fn run_inference(
             "diagnostics": diag,
             "relative_error_of_mean_to_truth": relative_difference(&mean, &m_true),
             "failed_proposals": chains.iter().flat_map(|c| c.failures.clone()).collect::<Vec<_>>(),
+            "saved_samples": saved,
         });
     }
     if !mean.is_empty() {

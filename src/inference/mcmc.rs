@@ -133,6 +133,10 @@ pub struct McmcSettings {
     pub leapfrog_steps: usize,
     #[serde(default = "default_leapfrog_size")]
     pub leapfrog_size: f64,
+    /// Save every this many post-burn-in states m (0: none) to `chain_C.samples` beside the
+    /// checkpoint, rows of d_M little-endian f64 (read them with [`read_saved_samples`]).
+    #[serde(default)]
+    pub sample_every: usize,
 }
 
 fn default_leapfrog_steps() -> usize {
@@ -230,6 +234,9 @@ pub struct ChainState {
     pub wall_s: f64,
     /// Fingerprint of the settings the chain was started with (resume check).
     pub fingerprint: String,
+    /// The `sample_every` the chain saves states with (a resumed chain must keep it).
+    #[serde(default)]
+    pub sample_every: usize,
 }
 
 /// Runs (or resumes from `checkpoint_dir`) the chains in parallel.
@@ -343,10 +350,15 @@ pub fn run_chains(
                 .as_ref()
                 .and_then(|p| std::fs::read_to_string(p).ok())
                 .and_then(|t| serde_json::from_str::<ChainState>(&t).ok())
-                .filter(|s| s.fingerprint == fingerprint)
+                .filter(|s| s.fingerprint == fingerprint && s.sample_every == settings.sample_every)
                 .and_then(|mut s| {
+                    let state = path.as_ref()?;
                     let rows = s.steps.saturating_sub(settings.burn_in);
-                    s.qoi = read_qoi_trace(&qoi_trace_path(path.as_ref()?), rows, width)?;
+                    s.qoi = read_qoi_trace(&qoi_trace_path(state), rows, width)?;
+                    if settings.sample_every > 0 {
+                        let saved = saved_sample_rows(s.steps, settings);
+                        cut_rows(&samples_path(state), saved, s.m.len())?;
+                    }
                     Some(s)
                 });
             let state = match resumed {
@@ -433,6 +445,7 @@ fn new_chain(
         sum_sq: vec![0.0; n],
         wall_s: 0.0,
         fingerprint: fingerprint.to_string(),
+        sample_every: settings.sample_every,
     })
 }
 
@@ -662,7 +675,13 @@ fn run_chain(
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         std::fs::File::create(&trace).map_err(|e| Error::io(&trace, e))?;
+        if settings.sample_every > 0 {
+            let samples = samples_path(path);
+            std::fs::File::create(&samples).map_err(|e| Error::io(&samples, e))?;
+        }
     }
+    // saved states not yet on disk (flat rows of d_M)
+    let mut pending_samples: Vec<f64> = Vec::new();
     let prior = target.exact.prior;
     let lap = target.laplace;
     let rho = (1.0 - settings.step * settings.step).sqrt();
@@ -993,14 +1012,22 @@ fn run_chain(
                 *a += m;
                 *b += m * m;
             }
+            let every = settings.sample_every;
+            if every > 0 && (s.steps - settings.burn_in) % every == 0 {
+                pending_samples.extend_from_slice(&s.m);
+            }
         }
         progress.inc(1);
         if let Some(path) = checkpoint {
             if s.steps % settings.checkpoint_every.max(1) == 0 || s.steps == total {
                 s.wall_s = wall_before + started.elapsed().as_secs_f64();
                 // the trace rows first, then the state: a state never counts rows not on disk
-                append_qoi_rows(&qoi_trace_path(path), &s.qoi[rows_written..])?;
+                append_rows(&qoi_trace_path(path), &s.qoi[rows_written..].concat())?;
                 rows_written = s.qoi.len();
+                if settings.sample_every > 0 {
+                    append_rows(&samples_path(path), &pending_samples)?;
+                    pending_samples.clear();
+                }
                 let text = serde_json::to_string(&s).expect("serializable chain");
                 write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
             }
@@ -1032,14 +1059,55 @@ fn qoi_trace_path(state: &std::path::Path) -> PathBuf {
     state.with_extension("qoi")
 }
 
-/// Appends QoI rows to the trace file (little-endian f64) and syncs it.
-fn append_qoi_rows(path: &std::path::Path, rows: &[Vec<f64>]) -> Result<()> {
+/// `chain_C.samples` beside the state file `chain_C.json`: the saved states.
+fn samples_path(state: &std::path::Path) -> PathBuf {
+    state.with_extension("samples")
+}
+
+/// States saved after `steps` steps: every `sample_every`-th post-burn-in step.
+fn saved_sample_rows(steps: usize, settings: &McmcSettings) -> usize {
+    match settings.sample_every {
+        0 => 0,
+        k => steps.saturating_sub(settings.burn_in) / k,
+    }
+}
+
+/// The states the chains saved (`McmcSettings::sample_every`), chain after chain: one row of
+/// d_M per saved state, from the `chain_C.samples` files in `checkpoint_dir`.
+pub fn read_saved_samples(
+    checkpoint_dir: &std::path::Path,
+    chains: &[ChainState],
+    settings: &McmcSettings,
+) -> Result<ndarray::Array2<f64>> {
+    let d = chains.first().map_or(0, |c| c.m.len());
+    let mut values = Vec::new();
+    let mut rows = 0;
+    for c in chains {
+        let path = samples_path(&checkpoint_dir.join(format!("chain_{}.json", c.chain)));
+        let n = saved_sample_rows(c.steps, settings);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if bytes.len() < n * d * 8 {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                "saved samples",
+                format!("{n} rows of {d} float64"),
+                format!("{} bytes", bytes.len()),
+            ));
+        }
+        values.extend(
+            bytes[..n * d * 8]
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+        );
+        rows += n;
+    }
+    Ok(ndarray::Array2::from_shape_vec((rows, d), values).expect("rows × d values"))
+}
+
+/// Appends rows (flat, little-endian f64) to a trace or samples file and syncs it.
+fn append_rows(path: &std::path::Path, values: &[f64]) -> Result<()> {
     use std::io::Write;
-    let bytes: Vec<u8> = rows
-        .iter()
-        .flatten()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -1053,20 +1121,28 @@ fn append_qoi_rows(path: &std::path::Path, rows: &[Vec<f64>]) -> Result<()> {
 /// The first `rows` rows of `width` values of a trace file, which is cut to them (rows appended
 /// after the last state was written are dropped); `None` when the file holds fewer.
 fn read_qoi_trace(path: &std::path::Path, rows: usize, width: usize) -> Option<Vec<Vec<f64>>> {
+    cut_rows(path, rows, width)?;
     let bytes = std::fs::read(path).ok()?;
-    let need = rows * width * 8;
-    if bytes.len() < need {
-        return None;
-    }
-    if bytes.len() > need {
-        let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
-        file.set_len(need as u64).ok()?;
-    }
-    let values: Vec<f64> = bytes[..need]
+    let values: Vec<f64> = bytes
         .chunks_exact(8)
         .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
         .collect();
     Some(values.chunks(width).map(<[f64]>::to_vec).collect())
+}
+
+/// Cuts a file of f64 rows of `width` to its first `rows` rows (rows appended after the last
+/// state was written are dropped); `None` when it is missing or holds fewer.
+fn cut_rows(path: &std::path::Path, rows: usize, width: usize) -> Option<()> {
+    let need = (rows * width * 8) as u64;
+    let len = std::fs::metadata(path).ok()?.len();
+    if len < need {
+        return None;
+    }
+    if len > need {
+        let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
+        file.set_len(need).ok()?;
+    }
+    Some(())
 }
 
 /// Posterior mean and pointwise variance over all chains' post-burn-in samples.
