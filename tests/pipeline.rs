@@ -100,6 +100,49 @@ fn laplace_folder_seeds_posterior_training_data(dir: &Path, problem: &str) {
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(field), "{err}");
     }
+    // given parameters (e.g. a chain's saved states): sample i is row i, and q is the PDE's there
+    let drawn = dino::data::load(&[dir.join("posterior_data")]).unwrap();
+    let rows = d("rows.npy");
+    dino::io::npy::write_matrix(&rows, &drawn.m).unwrap();
+    let out = gen(&["--parameters", &rows], "given_data");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let given = dino::data::load(&[dir.join("given_data")]).unwrap();
+    assert_eq!(given.m, drawn.m);
+    assert_eq!(given.q, drawn.q);
+    let short = d("short.npy");
+    dino::io::npy::write_matrix(&short, &drawn.m.slice(ndarray::s![..150, ..]).to_owned()).unwrap();
+    let wide = d("wide.npy");
+    dino::io::npy::write_matrix(
+        &wide,
+        &ndarray::Array2::<f64>::zeros((200, drawn.m.ncols() + 1)),
+    )
+    .unwrap();
+    for (args, what) in [
+        (vec!["--parameters", short.as_str()], "shape (150,"),
+        (vec!["--parameters", wide.as_str()], "--parameters"),
+        (
+            vec![
+                "--parameters",
+                rows.as_str(),
+                "--laplace",
+                laplace_dir.as_str(),
+            ],
+            "--parameters",
+        ),
+    ] {
+        let out = gen(&args, "bad_parameters");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(what), "{err}");
+    }
+    let out = gen(&["--parameters", &rows], "posterior_data");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("sampling distribution"), "{err}");
     // resuming the folder with the prior instead is refused
     let out = gen(&[], "posterior_data");
     let err = String::from_utf8_lossy(&out.stderr);

@@ -55,6 +55,11 @@ pub struct GenerateArgs {
     /// informed directions).
     #[arg(long, default_value_t = 1.0)]
     temper: f64,
+    /// Take the parameters from the rows of this .npy (n × d_M, n ≥ --samples; sample i is row i)
+    /// instead of drawing them: e.g. the `posterior_samples.npy` of `dino infer --save-samples`,
+    /// training data exactly where a posterior lives.
+    #[arg(long)]
+    parameters: Option<std::path::PathBuf>,
     /// Control-surrogate data for a problem with [control]: (m, z) samples, states u(z, m), a POD
     /// basis of the states and the control Jacobians projected on it.
     #[arg(long)]
@@ -100,6 +105,14 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             "command line",
             "--laplace",
             "no --laplace with --control (control data are drawn from the prior)",
+            "both",
+        ));
+    }
+    if args.control && args.parameters.is_some() {
+        return Err(Error::invalid(
+            "command line",
+            "--parameters",
+            "no --parameters with --control (control data are drawn from the prior)",
             "both",
         ));
     }
@@ -156,6 +169,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         progress: true,
         laplace: args.laplace,
         temper: args.temper,
+        parameters: args.parameters,
     };
     let threads = args.threads.unwrap_or(0);
     if args.threads == Some(0) {

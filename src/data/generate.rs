@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::manifest::{
     chunk_stem, ArraySpec, BasisRecord, ChunkRecord, Cost, Failure, FileRecord, JacobianKind,
-    Manifest, ProblemRecord, SamplingRecord, FORMAT,
+    Manifest, ParametersRecord, ProblemRecord, SamplingRecord, FORMAT,
 };
 use crate::error::{Error, Result};
 use crate::inference::Laplace;
@@ -51,6 +51,8 @@ pub struct GenerateOptions {
     pub laplace: Option<PathBuf>,
     /// ... tempered by this noise-variance factor τ ≥ 1.
     pub temper: f64,
+    /// Or take sample i's parameter from row i of this .npy (n × d_M, n ≥ samples).
+    pub parameters: Option<PathBuf>,
 }
 
 impl GenerateOptions {
@@ -69,6 +71,7 @@ impl GenerateOptions {
             progress: false,
             laplace: None,
             temper: 1.0,
+            parameters: None,
         }
     }
 }
@@ -99,9 +102,10 @@ fn compute_sample(
     basis: Option<&Array2<f64>>,
 ) -> Sample {
     let mut rng = stream(seed, Purpose::PriorSample, i as u64);
-    let m = match distribution.laplace {
-        Some(laplace) => laplace.sample(distribution.prior, &mut rng),
-        None => distribution.prior.sample(&mut rng),
+    let m = match (distribution.given, distribution.laplace) {
+        (Some(rows), _) => rows.row(i).to_vec(),
+        (None, Some(laplace)) => laplace.sample(distribution.prior, &mut rng),
+        (None, None) => distribution.prior.sample(&mut rng),
     };
     let lin = match model.linearize(&m) {
         Ok(lin) => lin,
@@ -133,10 +137,12 @@ fn compute_sample(
 }
 
 /// What the parameters are drawn from: the prior, or a Laplace approximation of a posterior
-/// (training data where a posterior lives: the surrogate of delayed-acceptance MCMC).
+/// (training data where a posterior lives: the surrogate of delayed-acceptance MCMC), or given
+/// rows (e.g. a chain's saved states).
 struct Distribution<'a> {
     prior: &'a BiLaplacianPrior,
     laplace: Option<&'a Laplace>,
+    given: Option<&'a Array2<f64>>,
 }
 
 /// J V for a d_M × r basis V: r incremental solves when r ≤ d_Q, else the full Jacobian times V.
@@ -195,6 +201,41 @@ fn read_basis(path: &Path, d_m: usize) -> Result<(Array2<f64>, BasisRecord)> {
         rank: v.ncols(),
     };
     Ok((v, record))
+}
+
+/// Reads the given parameters (`--parameters`): n × d_M float64 with n ≥ `samples`, finite.
+fn read_parameters(
+    path: &Path,
+    d_m: usize,
+    samples: usize,
+) -> Result<(Array2<f64>, ParametersRecord)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let expected =
+        format!("a 2-D float64 .npy array of shape (n ≥ {samples}, {d_m}): one parameter per row");
+    let m = Array2::<f64>::read_npy(&bytes[..])
+        .map_err(|e| Error::invalid(path.display().to_string(), "--parameters", &expected, e))?;
+    if m.ncols() != d_m || m.nrows() < samples {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "--parameters",
+            format!("{expected} (--samples {samples}; {d_m} parameter nodes)"),
+            format!("shape ({}, {})", m.nrows(), m.ncols()),
+        ));
+    }
+    if m.iter().any(|x| !x.is_finite()) {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "--parameters",
+            "finite numbers",
+            "NaN or infinity",
+        ));
+    }
+    let record = ParametersRecord {
+        file: path.display().to_string(),
+        checksum: checksum::hex(&bytes),
+        rows: m.nrows(),
+    };
+    Ok((m, record))
 }
 
 /// True when every file of `record` exists in `dir` with its recorded checksum.
@@ -280,9 +321,22 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
             (Some(l.tempered(opts.temper)), Some(record))
         }
     };
+    if opts.parameters.is_some() && opts.laplace.is_some() {
+        return Err(Error::invalid(
+            "command line",
+            "--parameters",
+            "either --parameters or --laplace (given parameters are not drawn)",
+            "both",
+        ));
+    }
+    let given = match &opts.parameters {
+        Some(path) => Some(read_parameters(path, d_m, opts.samples)?),
+        None => None,
+    };
     let distribution = Distribution {
         prior: &prior,
         laplace: laplace.as_ref(),
+        given: given.as_ref().map(|(m, _)| m),
     };
     let (start, end) = shard_range(opts.samples, opts.shard);
     let mut arrays = BTreeMap::new();
@@ -330,6 +384,7 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
         jacobian: opts.jacobian,
         basis: basis.as_ref().map(|(_, r)| r.clone()),
         sampling,
+        parameters: given.as_ref().map(|(_, record)| record.clone()),
         arrays,
         chunks: Vec::new(),
         failures: Vec::new(),

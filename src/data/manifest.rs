@@ -62,6 +62,15 @@ pub struct SamplingRecord {
     pub temper: f64,
 }
 
+/// Parameters given as rows of a .npy file (`dino generate --parameters`), e.g. the saved states
+/// of an MCMC chain: sample i is row i.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParametersRecord {
+    pub file: String,
+    pub checksum: String,
+    pub rows: usize,
+}
+
 /// Shape and dtype of one kind of array, per sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArraySpec {
@@ -126,6 +135,9 @@ pub struct Manifest {
     /// Where m was drawn from when not from the prior.
     #[serde(default)]
     pub sampling: Option<SamplingRecord>,
+    /// The file the parameters were read from instead of drawn.
+    #[serde(default)]
+    pub parameters: Option<ParametersRecord>,
     /// Per-sample arrays: "m", "q" and (with Jacobians) "J".
     pub arrays: BTreeMap<String, ArraySpec>,
     pub chunks: Vec<ChunkRecord>,
@@ -172,8 +184,8 @@ impl Manifest {
             Some("chunk size")
         } else if self.jacobian != other.jacobian || self.basis != other.basis {
             Some("jacobian / basis")
-        } else if self.sampling != other.sampling {
-            Some("sampling distribution (--laplace, --temper)")
+        } else if self.sampling != other.sampling || self.parameters != other.parameters {
+            Some("sampling distribution (--laplace, --temper, --parameters)")
         } else {
             None
         }
