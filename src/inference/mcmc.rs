@@ -268,6 +268,19 @@ pub fn run_chains(
             .transpose()?,
         _ => None,
     };
+    // The same for a surrogate-only `hmc` chain on such a surrogate: HMC runs on g plus the
+    // affine part as a fixed correction (the same map), so g's fast path applies.
+    let own_network = match (settings.kernel, target.screen) {
+        (KernelKind::Hmc, None) => {
+            let exact = target.exact;
+            exact
+                .map
+                .affine_free_part()
+                .map(|g| Posterior::new(g, exact.prior, exact.misfit.clone()))
+                .transpose()?
+        }
+        _ => None,
+    };
     let target = &Target {
         exact: target.exact,
         screen: network_screen.as_ref().or(target.screen),
@@ -278,11 +291,18 @@ pub fn run_chains(
         target.exact.prior,
         target.subspace.unwrap_or(&target.laplace.vectors).clone(),
     );
-    // the coarse model of the two-level kernels: the surrogate corrected at the Laplace mean
-    let correction = match (settings.kernel, target.screen) {
-        (KernelKind::DaSubchain | KernelKind::DaHmc, Some(s)) => Some(AffineCorrection::at(
+    // the coarse model of the two-level kernels: the surrogate corrected at the Laplace mean;
+    // for `hmc` on an anchored surrogate, its affine part (exact: the difference is affine)
+    let correction = match (settings.kernel, target.screen, &own_network) {
+        (KernelKind::DaSubchain | KernelKind::DaHmc, Some(s), _) => Some(AffineCorrection::at(
             target.exact,
             s,
+            &subspace,
+            &target.laplace.mean,
+        )?),
+        (KernelKind::Hmc, None, Some(g)) => Some(AffineCorrection::at(
+            target.exact,
+            g,
             &subspace,
             &target.laplace.mean,
         )?),
@@ -307,8 +327,9 @@ pub fn run_chains(
     let hmc = match settings.kernel.is_hmc() {
         false => None,
         true => {
-            // HMC runs on the corrected surrogate (da-hmc) or on the chain's own map (hmc)
-            let (post, jac) = match (target.screen, &correction) {
+            // HMC runs on the corrected surrogate (da-hmc) or on the chain's own map (hmc),
+            // split into network and affine part where it has one
+            let (post, jac) = match (target.screen.or(own_network.as_ref()), &correction) {
                 (Some(s), Some(k)) => (
                     s,
                     BasisJacobian::new(s, &subspace).with_correction(k.clone()),
