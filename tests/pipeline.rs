@@ -536,20 +536,31 @@ fn train_eval_infer_and_compare_end_to_end() {
         ],
         &["--subchain"],
     );
-    fails(
-        &[
-            "compare",
-            "--problem",
-            &problem,
-            "--surrogate",
-            &d("s_h1"),
-            "--dino-kernel",
-            "gpcn",
-            "--out",
-            &d("x"),
-        ],
-        &["--dino-kernel"],
-    );
+    // a surrogate-only DINO kernel compares the surrogate's approximate posterior, and says so
+    ok(&[
+        "compare",
+        "--problem",
+        &problem,
+        "--surrogate",
+        &d("s_h1"),
+        "--dino-kernel",
+        "gpcn",
+        "--samples",
+        "100",
+        "--burn-in",
+        "10",
+        "--rank",
+        "10",
+        "--out",
+        &d("cmp_approx"),
+    ]);
+    let approx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("cmp_approx/compare.json")).unwrap())
+            .unwrap();
+    assert_eq!(approx["dino"]["samples_pde_posterior"], false);
+    assert_eq!(approx["dino"]["pde_solves"].as_u64(), Some(0), "{approx}");
+    let md = std::fs::read_to_string(d("cmp_approx/compare.md")).unwrap();
+    assert!(md.contains("approximate posterior"), "{md}");
     // HMC on the PDE against delayed acceptance of surrogate HMC moves, chains of other lengths
     ok(&[
         "compare",
@@ -580,6 +591,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(d("cmp_hmc/compare.json")).unwrap()).unwrap();
     assert_eq!(cmp["pde"]["kernel"], "hmc");
     assert_eq!(cmp["dino"]["kernel"], "da-hmc");
+    assert_eq!(cmp["dino"]["samples_pde_posterior"], true);
     // two chains each: their largest difference is reported as the Monte-Carlo scale
     for run in ["pde", "dino"] {
         let spread = &cmp["chain_spread"][run];
