@@ -606,6 +606,16 @@ fn train_eval_infer_and_compare_end_to_end() {
     }
     let md = std::fs::read_to_string(d("cmp_hmc/compare.md")).unwrap();
     assert!(md.contains("Monte-Carlo error alone"), "{md}");
+    assert!(md.contains("largest R̂"), "{md}");
+    for run in ["pde", "surrogate"] {
+        let r: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d(&format!("cmp_hmc/{run}/report.json"))).unwrap(),
+        )
+        .unwrap();
+        let diag = &r["mcmc"]["diagnostics"];
+        let r_max = diag["r_hat_max"].as_f64().unwrap();
+        assert_eq!(diag["converged"], r_max < 1.1, "{diag}");
+    }
     let read = |run: &str| -> serde_json::Value {
         let path = d(&format!("cmp_hmc/{run}/report.json"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -1338,6 +1348,10 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
         w["mcmc"]["diagnostics"]["acceptance_rate"],
         k["mcmc"]["diagnostics"]["acceptance_rate"]
     );
+    // 2 × 30 000 gpCN steps on this small problem mix: R̂ < 1.1 on every QoI
+    let diag = &w["mcmc"]["diagnostics"];
+    assert!(diag["r_hat_max"].as_f64().unwrap() < 1.1, "{diag}");
+    assert_eq!(diag["converged"], true);
     // the trace file holds exactly the post-burn-in rows: [Φ, c_1..c_4] per step
     let trace = std::fs::metadata(tmp.path().join("killed/chains/chain_0.qoi")).unwrap();
     assert_eq!(trace.len(), 30_000 * 5 * 8);

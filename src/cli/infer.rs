@@ -598,6 +598,7 @@ fn diagnostics(chains: &[ChainState], wall_s: f64, pde_solves: usize) -> Value {
         .collect();
     let mut per_qoi = Vec::new();
     let mut ess_min = f64::INFINITY;
+    let mut r_hat_max: Option<f64> = None;
     for i in 0..k {
         let traces: Vec<Vec<f64>> = chains
             .iter()
@@ -607,11 +608,15 @@ fn diagnostics(chains: &[ChainState], wall_s: f64, pde_solves: usize) -> Value {
         let n: usize = traces.iter().map(Vec::len).sum();
         let refs: Vec<&[f64]> = traces.iter().map(|t| &t[..]).collect();
         ess_min = ess_min.min(ess);
+        let r = r_hat(&refs);
+        if let Some(r) = r {
+            r_hat_max = Some(r_hat_max.map_or(r, |m| m.max(r)));
+        }
         per_qoi.push(json!({
             "qoi": names[i],
             "ess": ess,
             "iact": n as f64 / ess.max(1e-300),
-            "r_hat": r_hat(&refs),
+            "r_hat": r,
         }));
     }
     let proposals: usize = chains.iter().map(|c| c.proposals).sum();
@@ -627,12 +632,19 @@ fn diagnostics(chains: &[ChainState], wall_s: f64, pde_solves: usize) -> Value {
         "stage1_acceptance_rate": stage1 as f64 / proposals.max(1) as f64,
         "stage2_acceptance_rate": accepted as f64 / stage1.max(1) as f64,
         "qoi": per_qoi,
+        // R̂ < 1.1 on every QoI (Gelman–Rubin); ESS estimates of chains that have not mixed
+        // (e.g. pCN stuck near different starting points) are not meaningful
+        "r_hat_max": r_hat_max,
+        "converged": r_hat_max.map(|r| r < R_HAT_CONVERGED),
         "ess_min": ess_min,
         "ess_per_second": ess_min / wall_s.max(1e-12),
         "pde_solves": pde_solves,
         "ess_per_pde_solve": if pde_solves > 0 { Some(ess_min / pde_solves as f64) } else { None },
     })
 }
+
+/// The R̂ below which the chains count as mixed.
+const R_HAT_CONVERGED: f64 = 1.1;
 
 fn write_chain_plots(chains: &[ChainState], out: &Path) -> Result<()> {
     let traces: Vec<Vec<f64>> = chains
@@ -781,6 +793,12 @@ pub fn run(args: InferArgs) -> Result<()> {
             d["ess_per_second"].as_f64().unwrap_or(0.0),
             d["pde_solves"],
         );
+        if d["converged"] == false {
+            eprintln!(
+                "warning: the chains have not mixed (R̂ = {:.2} ≥ {R_HAT_CONVERGED} on some QoI): their ESS and moments are not reliable; run longer",
+                d["r_hat_max"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
     }
     eprintln!(
         "done in {:.1} s. Report: {}/report.json; plots: {}/*.svg (map, true, posterior_mean, posterior_variance, laplace_variance, eigenvalues, trace, autocorrelation, newton); fields for ParaView: {}/fields.vtu",
@@ -963,6 +981,16 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         floor.map_or("- (needs two chains per sampler)".to_string(), |(m, v)| {
             format!("mean {m:.4}, variance {v:.4}")
         })
+    );
+    let r_hat = |o: &Outcome| {
+        o.report["mcmc"]["diagnostics"]["r_hat_max"]
+            .as_f64()
+            .map_or("-".to_string(), |r| format!("{r:.3}"))
+    };
+    let md = format!(
+        "{md}- largest R̂ over the QoIs (below {R_HAT_CONVERGED}: the chains have mixed): PDE {}; DINO {}\n",
+        r_hat(&p),
+        r_hat(&s)
     );
     let md = if args.dino_kernel.is_delayed() {
         md
