@@ -516,7 +516,11 @@ fn run_inference(
         } else {
             0
         };
-        let mcmc_wall = chains.iter().map(|c| c.wall_s).fold(0.0, f64::max);
+        // the elapsed time of the chains: they run `threads` at a time, each timed while the
+        // others share the machine, so Σ wall / threads (= the slowest chain's wall when there
+        // are no more chains than threads; twice it for 4 chains on 2 cores)
+        let threads = rayon::current_num_threads().clamp(1, chains.len().max(1));
+        let mcmc_wall = chains.iter().map(|c| c.wall_s).sum::<f64>() / threads as f64;
         let diag = diagnostics(&chains, mcmc_wall, chain_pde_solves);
         outcome.ess_min = diag["ess_min"].as_f64();
         outcome.chain_spread = chain_spread(&chains);
