@@ -6,10 +6,21 @@
 //! `dipnet_reduced_pullback` (given c: f and one vector–Jacobian product, an HMC leapfrog step);
 //! and the generic network 4225 → 6 × 50 → 50 (`generic_linearize_full_jacobian`: f and its
 //! full d_Q × d_M Jacobian; `generic_evaluate`).
+//!
+//! `anchored_hmc_64`: one surrogate-only HMC move (8 leapfrog steps, then a complement pCN move)
+//! on the DIPNet anchored at a PDE linearization, q₀ + J₀(m − m₀) + g(m), in a 50-dimensional
+//! subspace: `generic_path` linearizes the anchored map at m every leapfrog step (J_gᵀ w and
+//! J₀ᵀ w in d_M), `network_path` runs on g with the anchor as a fixed affine correction, so each
+//! leapfrog step is g's reduced pullback (what `dino infer --kernel hmc` does for an anchored
+//! surrogate).
 
 use burn::tensor::Device;
 use criterion::{criterion_group, criterion_main, Criterion};
-use dino::nn::{DipNet, InputBasis, Mlp, MlpShape, ReducedCoordinates};
+use dino::inference::hmc::{HmcSettings, SubspaceHmc};
+use dino::inference::mmala::{AffineCorrection, BasisJacobian, LocalGeometry, Subspace};
+use dino::inference::Posterior;
+use dino::misfit::GaussianMisfit;
+use dino::nn::{Anchor, AnchoredMap, DipNet, InputBasis, Mlp, MlpShape, ReducedCoordinates};
 use dino::problem::Problem;
 use dino::rng::{stream, Purpose};
 use dino::DifferentiableMap;
@@ -73,12 +84,12 @@ fn surrogate(c: &mut Criterion) {
     group.bench_function("dipnet_evaluate", |b| {
         b.iter(|| black_box(net.evaluate(black_box(&m)).unwrap()[0]))
     });
-    let c = net.encode(&m);
+    let coefficients = net.encode(&m);
     group.bench_function("dipnet_reduced_output_and_jacobian", |b| {
-        b.iter(|| black_box(net.evaluate_reduced(black_box(&c)).1[[0, 0]]))
+        b.iter(|| black_box(net.evaluate_reduced(black_box(&coefficients)).1[[0, 0]]))
     });
     // what one HMC leapfrog step needs: f and (∂f/∂c)ᵀ w at the coefficients, no Jacobian
-    let e = c.to_vec();
+    let e = coefficients.to_vec();
     group.bench_function("dipnet_reduced_pullback", |b| {
         b.iter(|| {
             let (q, g) = net
@@ -96,6 +107,50 @@ fn surrogate(c: &mut Criterion) {
     group.bench_function("generic_evaluate", |b| {
         b.iter(|| black_box(generic.evaluate(black_box(&m)).unwrap()[0]))
     });
+    group.finish();
+
+    // surrogate-only HMC on the anchored DIPNet: generic path vs network + affine correction
+    let prior = problem.prior().unwrap();
+    let anchor = Anchor::of(model.as_ref(), &m).unwrap();
+    let anchored = AnchoredMap {
+        network: &net,
+        anchor: &anchor,
+    };
+    let data = model
+        .evaluate(&prior.sample(&mut stream(2, Purpose::PriorSample, 0)))
+        .unwrap();
+    let misfit = GaussianMisfit::new(data, 1e-4).unwrap();
+    let anchored_post = Posterior::new(&anchored, &prior, misfit.clone()).unwrap();
+    let net_post = Posterior::new(&net, &prior, misfit).unwrap();
+    let subspace = Subspace::new(&prior, basis(d_m, 50));
+    let correction = AffineCorrection::at(&anchored_post, &net_post, &subspace, &m).unwrap();
+    let settings = HmcSettings {
+        leapfrog_steps: 8,
+        leapfrog_size: 0.25,
+        transitions: 1,
+    };
+    let c_m = subspace.coordinates(&prior, &m);
+    let mut group = c.benchmark_group("anchored_hmc_64");
+    for (name, post, corr) in [
+        ("generic_path", &anchored_post, None),
+        ("network_path", &net_post, Some(&correction)),
+    ] {
+        let mut jac = BasisJacobian::new(post, &subspace);
+        if let Some(k) = corr {
+            jac = jac.with_correction(k.clone());
+        }
+        let local = LocalGeometry::at(post, &jac, &subspace, &m, c_m.clone()).unwrap();
+        let hmc = SubspaceHmc::new(post, &subspace, corr, local.hessian_eigen(), settings).unwrap();
+        let x = hmc.start(&m).unwrap();
+        let mut k = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                k += 1;
+                let run = hmc.sweep(x.clone(), 0.9, &mut stream(3, Purpose::Chain, k));
+                black_box(run.end.phi)
+            })
+        });
+    }
     group.finish();
 }
 
