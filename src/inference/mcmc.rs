@@ -134,7 +134,8 @@ pub struct McmcSettings {
     #[serde(default = "default_leapfrog_size")]
     pub leapfrog_size: f64,
     /// Save every this many post-burn-in states m (0: none) to `chain_C.samples` beside the
-    /// checkpoint, rows of d_M little-endian f64 (read them with [`read_saved_samples`]).
+    /// checkpoint (only with a checkpoint folder), rows of d_M little-endian f64 (read them with
+    /// [`read_saved_samples`]).
     #[serde(default)]
     pub sample_every: usize,
 }
@@ -1034,7 +1035,7 @@ fn run_chain(
                 *b += m * m;
             }
             let every = settings.sample_every;
-            if every > 0 && (s.steps - settings.burn_in) % every == 0 {
+            if every > 0 && checkpoint.is_some() && (s.steps - settings.burn_in) % every == 0 {
                 pending_samples.extend_from_slice(&s.m);
             }
         }
