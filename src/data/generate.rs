@@ -168,36 +168,45 @@ fn npy_bytes<T: WriteNpyExt + ?Sized>(array: &T) -> Vec<u8> {
     bytes
 }
 
-/// Reads the basis for projected Jacobians and checks its first dimension.
-fn read_basis(path: &Path, d_m: usize) -> Result<(Array2<f64>, BasisRecord)> {
+/// Reads a 2-D float64 .npy given on the command line as `field`, checks that it is finite and
+/// that `shape_ok` accepts its shape (else the error says `expected`), and returns it with the
+/// checksum of the file.
+fn read_checked_matrix(
+    path: &Path,
+    field: &str,
+    expected: &str,
+    shape_ok: impl Fn(usize, usize) -> bool,
+) -> Result<(Array2<f64>, String)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let v = Array2::<f64>::read_npy(&bytes[..]).map_err(|e| {
-        Error::invalid(
-            path.display().to_string(),
-            "--basis",
-            format!("a 2-D float64 .npy array of shape ({d_m}, r)"),
-            e,
-        )
-    })?;
-    if v.nrows() != d_m || v.ncols() == 0 {
-        return Err(Error::invalid(
-            path.display().to_string(),
-            "--basis",
-            format!("a basis of shape ({d_m}, r) for this problem's {d_m} parameter nodes"),
-            format!("shape ({}, {})", v.nrows(), v.ncols()),
-        ));
+    let file = path.display().to_string();
+    let a = Array2::<f64>::read_npy(&bytes[..])
+        .map_err(|e| Error::invalid(&file, field, expected, e))?;
+    if !shape_ok(a.nrows(), a.ncols()) {
+        let found = format!("shape ({}, {})", a.nrows(), a.ncols());
+        return Err(Error::invalid(&file, field, expected, found));
     }
-    if v.iter().any(|x| !x.is_finite()) {
+    if a.iter().any(|x| !x.is_finite()) {
         return Err(Error::invalid(
-            path.display().to_string(),
-            "--basis",
+            &file,
+            field,
             "finite numbers",
             "NaN or infinity",
         ));
     }
+    Ok((a, checksum::hex(&bytes)))
+}
+
+/// Reads the basis for projected Jacobians and checks its first dimension.
+fn read_basis(path: &Path, d_m: usize) -> Result<(Array2<f64>, BasisRecord)> {
+    let expected = format!(
+        "a 2-D float64 .npy basis of shape ({d_m}, r) for this problem's {d_m} parameter nodes"
+    );
+    let (v, checksum) = read_checked_matrix(path, "--basis", &expected, |rows, cols| {
+        rows == d_m && cols > 0
+    })?;
     let record = BasisRecord {
         file: path.display().to_string(),
-        checksum: checksum::hex(&bytes),
+        checksum,
         rank: v.ncols(),
     };
     Ok((v, record))
@@ -209,30 +218,15 @@ fn read_parameters(
     d_m: usize,
     samples: usize,
 ) -> Result<(Array2<f64>, ParametersRecord)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let expected =
-        format!("a 2-D float64 .npy array of shape (n ≥ {samples}, {d_m}): one parameter per row");
-    let m = Array2::<f64>::read_npy(&bytes[..])
-        .map_err(|e| Error::invalid(path.display().to_string(), "--parameters", &expected, e))?;
-    if m.ncols() != d_m || m.nrows() < samples {
-        return Err(Error::invalid(
-            path.display().to_string(),
-            "--parameters",
-            format!("{expected} (--samples {samples}; {d_m} parameter nodes)"),
-            format!("shape ({}, {})", m.nrows(), m.ncols()),
-        ));
-    }
-    if m.iter().any(|x| !x.is_finite()) {
-        return Err(Error::invalid(
-            path.display().to_string(),
-            "--parameters",
-            "finite numbers",
-            "NaN or infinity",
-        ));
-    }
+    let expected = format!(
+        "a 2-D float64 .npy array of shape (n ≥ {samples}, {d_m}): one parameter per row (--samples {samples}; {d_m} parameter nodes)"
+    );
+    let (m, checksum) = read_checked_matrix(path, "--parameters", &expected, |rows, cols| {
+        cols == d_m && rows >= samples
+    })?;
     let record = ParametersRecord {
         file: path.display().to_string(),
-        checksum: checksum::hex(&bytes),
+        checksum,
         rows: m.nrows(),
     };
     Ok((m, record))
