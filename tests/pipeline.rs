@@ -7,6 +7,11 @@ use common::*;
 use std::path::Path;
 
 /// problems/poisson.toml on an n × n mesh, written into `dir`.
+/// A JSON file a command wrote (report, model, manifest), parsed.
+fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn small_problem(dir: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -308,8 +313,7 @@ fn train_eval_infer_and_compare_end_to_end() {
     for f in ["study.md", "accuracy_l2.svg", "accuracy_h1.svg"] {
         assert!(tmp.path().join("study").join(f).exists(), "{f}");
     }
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("s_h1/model.json")).unwrap()).unwrap();
+    let model: serde_json::Value = read_json(d("s_h1/model.json"));
     let l2 = model["test_metrics"]["l2_accuracy"].as_f64().unwrap();
     assert!(l2 > 0.8, "test L2 accuracy of a 30-epoch surrogate: {l2}");
     assert!(model["test_metrics"]["h1_accuracy"].as_f64().is_some());
@@ -332,8 +336,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--json",
         &d("eval.json"),
     ]);
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("eval.json")).unwrap()).unwrap();
+    let eval: serde_json::Value = read_json(d("eval.json"));
     assert!((eval["l2_accuracy"].as_f64().unwrap() - l2).abs() < 1e-12);
 
     let infer = |extra: &[&str], out: &str| {
@@ -414,8 +417,7 @@ fn train_eval_infer_and_compare_end_to_end() {
     };
     let args = anchored(&d("inf_pde/laplace/mean.npy"), "s_anchor");
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("s_anchor/model.json")).unwrap()).unwrap();
+    let model: serde_json::Value = read_json(d("s_anchor/model.json"));
     assert_eq!(model["anchored"], true);
     let l2_anchor = model["test_metrics"]["l2_accuracy"].as_f64().unwrap();
     // (measured with the anchor: the network alone predicts only the residual)
@@ -429,8 +431,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--json",
         &d("eval_anchor.json"),
     ]);
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("eval_anchor.json")).unwrap()).unwrap();
+    let eval: serde_json::Value = read_json(d("eval_anchor.json"));
     assert!((eval["l2_accuracy"].as_f64().unwrap() - l2_anchor).abs() < 1e-12);
     let da = infer(
         &["--surrogate", &d("s_anchor"), "--kernel", "da-hmc"],
@@ -458,8 +459,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--out",
         &d("cmp"),
     ]);
-    let cmp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("cmp/compare.json")).unwrap()).unwrap();
+    let cmp: serde_json::Value = read_json(d("cmp/compare.json"));
     let map_diff = cmp["map_relative_difference"].as_f64().unwrap();
     assert!(map_diff.is_finite());
     assert!(tmp.path().join("cmp/compare.md").exists());
@@ -486,9 +486,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--out",
         &d("cmp_mmala"),
     ]);
-    let cmp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("cmp_mmala/compare.json")).unwrap())
-            .unwrap();
+    let cmp: serde_json::Value = read_json(d("cmp_mmala/compare.json"));
     assert_eq!(cmp["pde"]["kernel"], "mmala");
     assert_eq!(cmp["dino"]["kernel"], "da-mmala");
     assert!(cmp["dino"]["pde_solves"].as_u64().unwrap() > 0);
@@ -512,9 +510,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--out",
         &d("inf_subchain"),
     ]);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("inf_subchain/report.json")).unwrap())
-            .unwrap();
+    let report: serde_json::Value = read_json(d("inf_subchain/report.json"));
     let diag = &report["mcmc"]["diagnostics"];
     assert!(diag["subchain_acceptance_rate"].as_f64().unwrap() > 0.0);
     // one PDE solve per proposal at most (none when the sub-chain did not move), plus each of
@@ -554,9 +550,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--out",
         &d("cmp_approx"),
     ]);
-    let approx: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("cmp_approx/compare.json")).unwrap())
-            .unwrap();
+    let approx: serde_json::Value = read_json(d("cmp_approx/compare.json"));
     assert_eq!(approx["dino"]["samples_pde_posterior"], false);
     assert_eq!(approx["dino"]["pde_solves"].as_u64(), Some(0), "{approx}");
     let md = std::fs::read_to_string(d("cmp_approx/compare.md")).unwrap();
@@ -587,8 +581,7 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--out",
         &d("cmp_hmc"),
     ]);
-    let cmp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("cmp_hmc/compare.json")).unwrap()).unwrap();
+    let cmp: serde_json::Value = read_json(d("cmp_hmc/compare.json"));
     assert_eq!(cmp["pde"]["kernel"], "hmc");
     assert_eq!(cmp["dino"]["kernel"], "da-hmc");
     assert_eq!(cmp["dino"]["samples_pde_posterior"], true);
@@ -618,7 +611,7 @@ fn train_eval_infer_and_compare_end_to_end() {
     }
     let read = |run: &str| -> serde_json::Value {
         let path = d(&format!("cmp_hmc/{run}/report.json"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        read_json(path)
     };
     let (pde, dino) = (read("pde"), read("surrogate"));
     assert_eq!(pde["mcmc"]["samples_per_chain"], 30);
@@ -817,8 +810,7 @@ fn generic_network_trains_evaluates_and_infers_from_the_cli() {
     };
     let args = train(&["--data", &d("full"), "--test-data", &d("test")], "g");
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("g/model.json")).unwrap()).unwrap();
+    let model: serde_json::Value = read_json(d("g/model.json"));
     assert_eq!(model["architecture"]["kind"], "generic");
     assert_eq!(model["architecture"]["input_basis"], "identity");
     assert_eq!(model["architecture"]["mlp"]["input"], 81);
@@ -840,8 +832,7 @@ fn generic_network_trains_evaluates_and_infers_from_the_cli() {
         "--json",
         &d("g_eval.json"),
     ]);
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("g_eval.json")).unwrap()).unwrap();
+    let eval: serde_json::Value = read_json(d("g_eval.json"));
     assert!((eval["h1_accuracy"].as_f64().unwrap() - h1).abs() < 1e-12);
     // the outer loops take it like any surrogate
     ok(&[
@@ -1017,8 +1008,7 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
         "--out",
         &d("mr"),
     ]);
-    let model: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("mr/model.json")).unwrap()).unwrap();
+    let model: serde_json::Value = read_json(d("mr/model.json"));
     assert_eq!(model["architecture"]["kind"], "mr-dino");
     assert_eq!(model["problem"]["control_dim"], 49);
     // continuing from it (--init): same coordinates, cumulative training time
@@ -1045,8 +1035,7 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
     };
     let args = more("mr", "16", "mr2");
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let model2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("mr2/model.json")).unwrap()).unwrap();
+    let model2: serde_json::Value = read_json(d("mr2/model.json"));
     assert!(
         model2["training"]["wall_s"].as_f64().unwrap()
             > model["training"]["wall_s"].as_f64().unwrap()
@@ -1107,8 +1096,7 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
     ] {
         assert!(tmp.path().join("ouu-mr").join(f).exists(), "{f}");
     }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("ouu-mr/report.json")).unwrap()).unwrap();
+    let report: serde_json::Value = read_json(d("ouu-mr/report.json"));
     let z = report["optimum"]["z"].as_array().unwrap();
     assert_eq!(z.len(), 49);
     assert!(z.iter().all(|v| v.as_f64().unwrap().abs() <= 4.0));
@@ -1153,8 +1141,7 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
         "--out",
         &d("mr-local"),
     ]);
-    let local: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("mr-local/model.json")).unwrap()).unwrap();
+    let local: serde_json::Value = read_json(d("mr-local/model.json"));
     assert_eq!(local["training"]["control_region"]["radius"], 0.5);
     ok(&[
         "ouu",
@@ -1172,9 +1159,7 @@ fn ouu_with_pde_and_control_surrogate_end_to_end() {
         "--out",
         &d("ouu-local"),
     ]);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("ouu-local/report.json")).unwrap())
-            .unwrap();
+    let report: serde_json::Value = read_json(d("ouu-local/report.json"));
     let region = &report["surrogate"]["training_region"];
     assert_eq!(region["radius"], 0.5);
     // without --start, a local surrogate starts at its region's centre
@@ -1296,10 +1281,7 @@ fn a_killed_mcmc_run_resumes_to_the_uninterrupted_result() {
         .map(|s| s.to_string())
         .collect()
     };
-    let report = |out: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(format!("{out}/report.json")).unwrap())
-            .unwrap()
-    };
+    let report = |out: &str| -> serde_json::Value { read_json(format!("{out}/report.json")) };
     let whole = d("whole");
     let a: Vec<String> = args(&whole);
     ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
