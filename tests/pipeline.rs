@@ -591,6 +591,61 @@ fn train_eval_infer_and_compare_end_to_end() {
         assert!(spread["mean"].as_f64().unwrap() > 0.0, "{spread}");
         assert!(spread["variance"].as_f64().unwrap() > 0.0, "{spread}");
     }
+    // the cost of each result: set-up plus every MCMC step, the latter as the chains recorded it
+    for (run, folder) in [("pde", "pde"), ("dino", "surrogate")] {
+        let c = &cmp[run];
+        let solves = |k: &str| c[k].as_u64().unwrap();
+        assert!(solves("mcmc_pde_solves") > 0, "{c}");
+        assert_eq!(
+            solves("pde_solves"),
+            solves("setup_pde_solves") + solves("mcmc_pde_solves"),
+            "{c}"
+        );
+        let r = read_json(d(&format!("cmp_hmc/{folder}/report.json")));
+        assert_eq!(c["mcmc_pde_solves"], r["mcmc"]["diagnostics"]["pde_solves"]);
+        assert_eq!(c["mcmc_wall_s"], r["mcmc"]["wall_s"]);
+    }
+    // ... so a compare that resumes finished chains reports the same chain cost, not just the
+    // set-up it ran now
+    let again = |out: &str| {
+        ok(&[
+            "compare",
+            "--problem",
+            &problem,
+            "--surrogate",
+            &d("s_h1"),
+            "--pde-kernel",
+            "hmc",
+            "--dino-kernel",
+            "da-hmc",
+            "--subchain",
+            "2",
+            "--leapfrog-steps",
+            "4",
+            "--pde-samples",
+            "30",
+            "--samples",
+            "60",
+            "--burn-in",
+            "10",
+            "--rank",
+            "10",
+            "--out",
+            out,
+        ])
+    };
+    again(&d("cmp_hmc"));
+    let resumed: serde_json::Value = read_json(d("cmp_hmc/compare.json"));
+    for run in ["pde", "dino"] {
+        for key in [
+            "pde_solves",
+            "mcmc_pde_solves",
+            "mcmc_wall_s",
+            "ess_per_second",
+        ] {
+            assert_eq!(resumed[run][key], cmp[run][key], "{run}.{key}");
+        }
+    }
     // ... and the Monte-Carlo floor of the PDE-vs-DINO differences, from the chains' spread
     let floor = &cmp["monte_carlo_floor"];
     for moment in ["mean", "variance"] {

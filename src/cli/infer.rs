@@ -152,8 +152,11 @@ pub struct Outcome {
     pub mean: Option<Vec<f64>>,
     pub variance: Option<Vec<f64>>,
     pub laplace_variance: Vec<f64>,
+    /// This run's elapsed time and PDE solves (a resumed chain's earlier steps not included).
     pub wall_s: f64,
     pub pde_solves: usize,
+    /// What the run's results cost in all, resumed steps included.
+    pub cost: RunCost,
     pub ess_min: Option<f64>,
     /// The largest relative differences (mean, pointwise variance) between two chains of the
     /// MCMC run: the Monte-Carlo scale of any comparison of its moments.
@@ -161,6 +164,50 @@ pub struct Outcome {
     /// Per-vertex Monte-Carlo standard errors of the pooled posterior mean and pointwise variance,
     /// from the spread between the chains (`between_chain_standard_error`); `None` for one chain.
     pub moment_errors: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// The cost of an inference result: the set-up (MAP, its PDE refinement, the Laplace
+/// approximation) as this run measured it, and the MCMC over the chains' whole length, as the
+/// chains recorded it (steps run by earlier, resumed runs included).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunCost {
+    pub setup_wall_s: f64,
+    pub setup_pde_solves: usize,
+    /// Elapsed time of the chains (Σ chain wall / threads) and their PDE solves.
+    pub mcmc_wall_s: f64,
+    pub mcmc_pde_solves: usize,
+}
+
+impl RunCost {
+    pub fn wall_s(&self) -> f64 {
+        self.setup_wall_s + self.mcmc_wall_s
+    }
+
+    pub fn pde_solves(&self) -> usize {
+        self.setup_pde_solves + self.mcmc_pde_solves
+    }
+}
+
+/// A run's cost for compare.json: `wall_s` and `pde_solves` are the whole result's (set-up plus
+/// every MCMC step, resumed ones included), split into `setup_*` and `mcmc_*`.
+fn cost_json(o: &Outcome) -> Value {
+    let c = &o.cost;
+    json!({
+        "wall_s": c.wall_s(),
+        "pde_solves": c.pde_solves(),
+        "setup_wall_s": c.setup_wall_s,
+        "setup_pde_solves": c.setup_pde_solves,
+        "mcmc_wall_s": c.mcmc_wall_s,
+        "mcmc_pde_solves": c.mcmc_pde_solves,
+    })
+}
+
+/// The union of two JSON objects' fields.
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
 }
 
 /// Per-vertex standard errors of the pooled mean and pointwise-variance fields, from the spread of
@@ -380,6 +427,7 @@ fn run_inference(
         laplace_variance: laplace_variance.clone(),
         wall_s: 0.0,
         pde_solves: 0,
+        cost: RunCost::default(),
         ess_min: None,
         chain_spread: None,
         moment_errors: None,
@@ -404,6 +452,15 @@ fn run_inference(
         });
     }
     let (mut mean, mut variance) = (vec![], vec![]);
+    let pde_solves_so_far = || {
+        if is_pde {
+            post.evaluations()
+        } else {
+            pde_post.evaluations()
+        }
+    };
+    outcome.cost.setup_wall_s = started.elapsed().as_secs_f64();
+    outcome.cost.setup_pde_solves = pde_solves_so_far();
     if method == Method::Mcmc {
         let uses_subspace = kernel.is_mmala() || kernel.is_hmc();
         if opts.subspace.is_some() && !uses_subspace {
@@ -522,6 +579,8 @@ fn run_inference(
         let threads = rayon::current_num_threads().clamp(1, chains.len().max(1));
         let mcmc_wall = chains.iter().map(|c| c.wall_s).sum::<f64>() / threads as f64;
         let diag = diagnostics(&chains, mcmc_wall, chain_pde_solves);
+        outcome.cost.mcmc_wall_s = mcmc_wall;
+        outcome.cost.mcmc_pde_solves = chain_pde_solves;
         outcome.ess_min = diag["ess_min"].as_f64();
         outcome.chain_spread = chain_spread(&chains);
         outcome.moment_errors = moment_errors(&chains);
@@ -565,15 +624,13 @@ fn run_inference(
         });
     }
     write_vtu(out.join("fields.vtu"), &problem.mesh(), &fields)?;
-    outcome.pde_solves = if is_pde {
-        post.evaluations()
-    } else {
-        pde_post.evaluations()
-    };
+    outcome.pde_solves = pde_solves_so_far();
     outcome.wall_s = started.elapsed().as_secs_f64();
     report["cost"] = json!({
         "wall_s": outcome.wall_s,
         "pde_solves": outcome.pde_solves,
+        "setup_wall_s": outcome.cost.setup_wall_s,
+        "setup_pde_solves": outcome.cost.setup_pde_solves,
         "surrogate_calls": if is_pde { 0 } else { post.evaluations() },
     });
     write_text(
@@ -948,8 +1005,8 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         "posterior_mean_relative_difference": relative_difference(sm, pm),
         "posterior_variance_relative_difference": relative_difference(sv, pv),
         "laplace_variance_relative_difference": relative_difference(&s.laplace_variance, &p.laplace_variance),
-        "pde": { "kernel": args.pde_kernel, "wall_s": p.wall_s, "pde_solves": p.pde_solves, "ess_min": p.ess_min, "ess_per_second": rate_p },
-        "dino": { "kernel": args.dino_kernel, "samples_pde_posterior": args.dino_kernel.is_delayed(), "wall_s": s.wall_s, "pde_solves": s.pde_solves, "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline },
+        "pde": merge(json!({ "kernel": args.pde_kernel, "ess_min": p.ess_min, "ess_per_second": rate_p }), cost_json(&p)),
+        "dino": merge(json!({ "kernel": args.dino_kernel, "samples_pde_posterior": args.dino_kernel.is_delayed(), "ess_min": s.ess_min, "ess_per_second": rate_s, "offline_s": offline }), cost_json(&s)),
         "ess_per_second_ratio": rate_s / rate_p.max(1e-300),
         "chain_spread": {
             "pde": p.chain_spread.map(|(m, v)| json!({"mean": m, "variance": v})),
@@ -963,11 +1020,17 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         &serde_json::to_string_pretty(&summary).expect("serializable"),
     )?;
     let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    let per_solve = |o: &Outcome| match (o.ess_min, o.cost.mcmc_pde_solves) {
+        (Some(e), n) if n > 0 => format!("{:.2e}", e / n as f64),
+        _ => "-".to_string(),
+    };
     let md = format!(
-        "# PDE vs DINO inference: {}\n\n| | PDE ({:?}) | DINO ({:?}) |\n|---|---|---|\n| wall time (s) | {:.1} | {:.1} |\n| PDE solves | {} | {} |\n| min ESS | {} | {} |\n| ESS / s | {:.2} | {:.2} |\n\n- MAP relative difference: {}\n- posterior mean relative difference: {}\n- posterior variance relative difference: {}\n- Laplace variance relative difference: {}\n- ESS/s ratio (DINO / PDE): {:.1}\n- offline cost of the surrogate (data + training): {:.0} s; break-even after {} effective samples\n",
-        problem.path.display(), args.pde_kernel, args.dino_kernel, p.wall_s, s.wall_s, p.pde_solves, s.pde_solves,
+        "# PDE vs DINO inference: {}\n\n| | PDE ({:?}) | DINO ({:?}) |\n|---|---|---|\n| MAP + Laplace: wall time (s) | {:.1} | {:.1} |\n| MAP + Laplace: PDE solves | {} | {} |\n| MCMC, all steps (resumed ones included): elapsed time (s) | {:.1} | {:.1} |\n| MCMC, all steps: PDE solves | {} | {} |\n| min ESS | {} | {} |\n| ESS / s | {:.2} | {:.2} |\n| ESS per PDE solve | {} | {} |\n\n- MAP relative difference: {}\n- posterior mean relative difference: {}\n- posterior variance relative difference: {}\n- Laplace variance relative difference: {}\n- ESS/s ratio (DINO / PDE): {:.1}\n- offline cost of the surrogate (data + training): {:.0} s; break-even after {} effective samples\n",
+        problem.path.display(), args.pde_kernel, args.dino_kernel,
+        p.cost.setup_wall_s, s.cost.setup_wall_s, p.cost.setup_pde_solves, s.cost.setup_pde_solves,
+        p.cost.mcmc_wall_s, s.cost.mcmc_wall_s, p.cost.mcmc_pde_solves, s.cost.mcmc_pde_solves,
         p.ess_min.map_or("-".into(), |e| format!("{e:.0}")), s.ess_min.map_or("-".into(), |e| format!("{e:.0}")),
-        rate_p, rate_s,
+        rate_p, rate_s, per_solve(&p), per_solve(&s),
         f(&summary["map_relative_difference"]), f(&summary["posterior_mean_relative_difference"]),
         f(&summary["posterior_variance_relative_difference"]), f(&summary["laplace_variance_relative_difference"]),
         rate_s / rate_p.max(1e-300), offline, break_even.map_or("-".into(), |b| format!("{b:.0}")),

@@ -1055,7 +1055,11 @@ fn run_chain(
             }
         }
     }
-    s.wall_s = wall_before + started.elapsed().as_secs_f64();
+    // with checkpoints the last step's checkpoint set the wall time, so the state returned is the
+    // state saved (and a finished chain that is resumed adds no time)
+    if checkpoint.is_none() {
+        s.wall_s = wall_before + started.elapsed().as_secs_f64();
+    }
     Ok(s)
 }
 
