@@ -556,12 +556,13 @@ fn train_eval_infer_and_compare_end_to_end() {
     let md = std::fs::read_to_string(d("cmp_approx/compare.md")).unwrap();
     assert!(md.contains("approximate posterior"), "{md}");
     // HMC on the PDE against delayed acceptance of surrogate HMC moves, chains of other lengths
-    ok(&[
+    let (surrogate, cmp_hmc) = (d("s_h1"), d("cmp_hmc"));
+    let compare_hmc = [
         "compare",
         "--problem",
         &problem,
         "--surrogate",
-        &d("s_h1"),
+        &surrogate,
         "--pde-kernel",
         "hmc",
         "--dino-kernel",
@@ -579,8 +580,9 @@ fn train_eval_infer_and_compare_end_to_end() {
         "--rank",
         "10",
         "--out",
-        &d("cmp_hmc"),
-    ]);
+        &cmp_hmc,
+    ];
+    ok(&compare_hmc);
     let cmp: serde_json::Value = read_json(d("cmp_hmc/compare.json"));
     assert_eq!(cmp["pde"]["kernel"], "hmc");
     assert_eq!(cmp["dino"]["kernel"], "da-hmc");
@@ -607,34 +609,7 @@ fn train_eval_infer_and_compare_end_to_end() {
     }
     // ... so a compare that resumes finished chains reports the same chain cost, not just the
     // set-up it ran now
-    let again = |out: &str| {
-        ok(&[
-            "compare",
-            "--problem",
-            &problem,
-            "--surrogate",
-            &d("s_h1"),
-            "--pde-kernel",
-            "hmc",
-            "--dino-kernel",
-            "da-hmc",
-            "--subchain",
-            "2",
-            "--leapfrog-steps",
-            "4",
-            "--pde-samples",
-            "30",
-            "--samples",
-            "60",
-            "--burn-in",
-            "10",
-            "--rank",
-            "10",
-            "--out",
-            out,
-        ])
-    };
-    again(&d("cmp_hmc"));
+    ok(&compare_hmc);
     let resumed: serde_json::Value = read_json(d("cmp_hmc/compare.json"));
     for run in ["pde", "dino"] {
         for key in [
