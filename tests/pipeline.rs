@@ -630,6 +630,8 @@ fn train_eval_infer_and_compare_end_to_end() {
     let md = std::fs::read_to_string(d("cmp_hmc/compare.md")).unwrap();
     assert!(md.contains("Monte-Carlo error alone"), "{md}");
     assert!(md.contains("largest R̂"), "{md}");
+    assert!(md.contains("MCMC, all steps: PDE solves"), "{md}");
+    assert!(md.contains("ESS per PDE solve"), "{md}");
     for run in ["pde", "surrogate"] {
         let r: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(d(&format!("cmp_hmc/{run}/report.json"))).unwrap(),

@@ -152,9 +152,8 @@ pub struct Outcome {
     pub mean: Option<Vec<f64>>,
     pub variance: Option<Vec<f64>>,
     pub laplace_variance: Vec<f64>,
-    /// This run's elapsed time and PDE solves (a resumed chain's earlier steps not included).
+    /// This run's elapsed time (a resumed chain's earlier steps not included).
     pub wall_s: f64,
-    pub pde_solves: usize,
     /// What the run's results cost in all, resumed steps included.
     pub cost: RunCost,
     pub ess_min: Option<f64>,
@@ -426,7 +425,6 @@ fn run_inference(
         variance: None,
         laplace_variance: laplace_variance.clone(),
         wall_s: 0.0,
-        pde_solves: 0,
         cost: RunCost::default(),
         ess_min: None,
         chain_spread: None,
@@ -624,11 +622,10 @@ fn run_inference(
         });
     }
     write_vtu(out.join("fields.vtu"), &problem.mesh(), &fields)?;
-    outcome.pde_solves = pde_solves_so_far();
     outcome.wall_s = started.elapsed().as_secs_f64();
     report["cost"] = json!({
         "wall_s": outcome.wall_s,
-        "pde_solves": outcome.pde_solves,
+        "pde_solves": pde_solves_so_far(),
         "setup_wall_s": outcome.cost.setup_wall_s,
         "setup_pde_solves": outcome.cost.setup_pde_solves,
         "surrogate_calls": if is_pde { 0 } else { post.evaluations() },
@@ -1020,9 +1017,10 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         &serde_json::to_string_pretty(&summary).expect("serializable"),
     )?;
     let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
-    let per_solve = |o: &Outcome| match (o.ess_min, o.cost.mcmc_pde_solves) {
-        (Some(e), n) if n > 0 => format!("{:.2e}", e / n as f64),
-        _ => "-".to_string(),
+    let per_solve = |o: &Outcome| {
+        o.report["mcmc"]["diagnostics"]["ess_per_pde_solve"]
+            .as_f64()
+            .map_or("-".to_string(), |e| format!("{e:.2e}"))
     };
     let md = format!(
         "# PDE vs DINO inference: {}\n\n| | PDE ({:?}) | DINO ({:?}) |\n|---|---|---|\n| MAP + Laplace: wall time (s) | {:.1} | {:.1} |\n| MAP + Laplace: PDE solves | {} | {} |\n| MCMC, all steps (resumed ones included): elapsed time (s) | {:.1} | {:.1} |\n| MCMC, all steps: PDE solves | {} | {} |\n| min ESS | {} | {} |\n| ESS / s | {:.2} | {:.2} |\n| ESS per PDE solve | {} | {} |\n\n- MAP relative difference: {}\n- posterior mean relative difference: {}\n- posterior variance relative difference: {}\n- Laplace variance relative difference: {}\n- ESS/s ratio (DINO / PDE): {:.1}\n- offline cost of the surrogate (data + training): {:.0} s; break-even after {} effective samples\n",
