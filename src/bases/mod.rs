@@ -12,8 +12,6 @@
 //! Files in a basis folder: `decoder.npy`, `encoder.npy` (d × r, float64), `eigenvalues.npy`,
 //! `shift.npy` (POD), `basis.json` (kind, inner product, problem), `eigenvalues.svg`.
 
-pub mod eigensolver;
-
 use std::path::Path;
 
 use ndarray::{Array1, Array2, Array3, Axis};
@@ -24,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, JacobianKind};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::linalg::eigen::{columnwise, double_pass_generalized, symmetric_eigen};
 use crate::map::{DifferentiableMap, Linearization};
 use crate::prior::BiLaplacianPrior;
 use crate::report::svg::{semilogy, Series};
 use crate::rng::{stream, Purpose};
-use eigensolver::{columnwise, double_pass_generalized, symmetric_eigen};
 
 /// The kinds of basis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -237,7 +235,7 @@ fn noise_std<'a>(outputs: impl Iterator<Item = &'a [f64]>, relative: f64) -> f64
 /// The dominant eigenpairs of A v = λ B v as a basis: decoder V (B-orthonormal, Vᵀ B V = I),
 /// encoder B V (so encoderᵀ decoder = I). `ops` = [A, B, B⁻¹].
 fn generalized_basis(
-    ops: [eigensolver::BlockOp<'_>; 3],
+    ops: [crate::linalg::eigen::BlockOp<'_>; 3],
     settings: EigenSettings,
     info: BasisInfo,
 ) -> Result<Basis> {
@@ -286,7 +284,7 @@ pub fn kle(prior: &BiLaplacianPrior, settings: EigenSettings, problem_hash: &str
 /// (B = R, B⁻¹ = C), from `samples` samples with noise level σ.
 fn active_subspace(
     prior: &BiLaplacianPrior,
-    h: eigensolver::BlockOp<'_>,
+    h: crate::linalg::eigen::BlockOp<'_>,
     settings: EigenSettings,
     samples: usize,
     sigma: f64,

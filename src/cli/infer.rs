@@ -775,7 +775,7 @@ fn load_subspace(dir: &Path, prior: &crate::prior::BiLaplacianPrior) -> Result<A
         ));
     }
     let v = crate::io::npy::read_matrix(&path, prior.dim(), "decoder")?;
-    let rv = crate::bases::eigensolver::columnwise(&v, |c| prior.precision_mul(c));
+    let rv = crate::linalg::eigen::columnwise(&v, |c| prior.precision_mul(c));
     let gram = v.t().dot(&rv);
     let defect = gram
         .indexed_iter()

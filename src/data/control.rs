@@ -90,7 +90,7 @@ pub fn pod_of_rows(x: &Array2<f64>, rank: usize) -> Result<(Array2<f64>, Array1<
     let n = x.nrows();
     let centred = x - &x.mean_axis(Axis(0)).expect("at least one row");
     let gram = centred.dot(&centred.t());
-    let (values, vectors) = crate::bases::eigensolver::symmetric_eigen(&gram);
+    let (values, vectors) = crate::linalg::eigen::symmetric_eigen(&gram);
     // modes by decreasing energy
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));

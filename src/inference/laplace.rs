@@ -13,9 +13,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::posterior::{Posterior, PosteriorPoint};
-use crate::bases::eigensolver::{columnwise, double_pass_generalized};
 use crate::error::{Error, Result};
 use crate::io::npy::{read_matrix, read_vector, write_matrix, write_vector};
+use crate::linalg::eigen::{columnwise, double_pass_generalized};
 use crate::prior::BiLaplacianPrior;
 use crate::rng::{stream, Purpose};
 

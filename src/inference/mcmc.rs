@@ -1193,7 +1193,7 @@ pub fn moments(chains: &[ChainState]) -> (Vec<f64>, Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bases::eigensolver::{columnwise, symmetric_eigen};
+    use crate::linalg::eigen::{columnwise, symmetric_eigen};
     use crate::map::DifferentiableMap;
     use crate::misfit::GaussianMisfit;
     use crate::models::ElementwiseQuadratic;

@@ -29,8 +29,8 @@
 use ndarray::{Array1, Array2, ArrayView1};
 
 use super::posterior::Posterior;
-use crate::bases::eigensolver::try_symmetric_eigen;
 use crate::error::{Error, Result};
+use crate::linalg::eigen::try_symmetric_eigen;
 use crate::map::Linearization;
 use crate::prior::{BiLaplacianPrior, PriorDraw};
 
@@ -254,7 +254,7 @@ impl Subspace {
     /// solves, once).
     pub fn new(prior: &BiLaplacianPrior, basis: Array2<f64>) -> Self {
         let noise_map =
-            crate::bases::eigensolver::columnwise(&basis, |v| prior.mass_solve(&prior.a_mul(v)));
+            crate::linalg::eigen::columnwise(&basis, |v| prior.mass_solve(&prior.a_mul(v)));
         Subspace { basis, noise_map }
     }
 

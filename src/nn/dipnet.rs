@@ -280,7 +280,7 @@ impl ReducedCoordinates {
         // G^{1/2} and G^{−1/2} of a formed encoder (None: G = I)
         let gram_roots = self.input_basis.encoder().map(|encoder| {
             let gram = encoder.t().dot(encoder);
-            let (values, vectors) = crate::bases::eigensolver::symmetric_eigen(&gram);
+            let (values, vectors) = crate::linalg::eigen::symmetric_eigen(&gram);
             let power = |p: f64| {
                 let scaled = &vectors * &values.mapv(|l| l.max(f64::MIN_POSITIVE).powf(p));
                 scaled.dot(&vectors.t())

@@ -1,4 +1,7 @@
-//! Small dense kernels the hot loops need and ndarray does not do fast.
+//! Linear algebra: the randomized and dense symmetric eigensolvers ([`eigen`]) and the small
+//! dense kernels the hot loops need and ndarray does not do fast.
+
+pub mod eigen;
 
 use ndarray::{Array1, ArrayBase, Data, Ix2};
 
