@@ -39,7 +39,11 @@ fn normalize(v: &Value, tmp: &str) -> Value {
             Value::Object(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| normalize(x, tmp)).collect()),
-        Value::String(s) if s.contains(tmp) => Value::String(s.replace(tmp, "<tmp>")),
+        Value::String(s) => Value::String(
+            s.replace(tmp, "<tmp>")
+                .replace(env!("CARGO_BIN_EXE_dino"), "dino")
+                .replace(env!("CARGO_MANIFEST_DIR"), "<repo>"),
+        ),
         _ => v.clone(),
     }
 }
