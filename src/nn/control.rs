@@ -16,12 +16,11 @@
 use ndarray::{s, Array1, Array2, Axis};
 
 use super::dipnet::{DipNet, InputBasis, ReducedCoordinates};
-use super::train::{JacobianMetric, MetricDirections, Samples};
+use super::samples::{JacobianMetric, MetricDirections, Samples};
 use crate::data::ControlDataset;
 use crate::error::{Error, Result};
 use crate::map::{ControlledMap, DifferentiableMap, Linearization};
 use crate::models::ControlledDiffusion;
-use crate::ouu::{ControlQoi, SampledQoi};
 
 fn block_diagonal(a: &Array2<f64>, identity: usize) -> Array2<f64> {
     let (r, c) = a.dim();
@@ -168,6 +167,28 @@ impl ControlSurrogate {
             constant,
         })
     }
+
+    /// Binds parameter samples m_1..m_N: their encodings' share of the first pre-activation is
+    /// computed once, (Ẽ_mᵀ(m_i − m̄) − μ)/σ · W₀ + b₀, as one (N × d_M)(d_M × r) product.
+    pub fn bind_samples(&self, samples: &[Vec<f64>]) -> Result<SampledControlSurrogate<'_>> {
+        let rc = &self.net.coordinates;
+        let d_m = self.parameter_dim;
+        let e_m = self.encoder.slice(s![..d_m, ..]);
+        let mut deviations = Array2::zeros((samples.len(), d_m));
+        for (i, m) in samples.iter().enumerate() {
+            crate::error::check_finite_vector(m, d_m, "parameter sample", "m")?;
+            deviations
+                .row_mut(i)
+                .assign(&(&ndarray::ArrayView1::from(m) - &rc.input_shift.slice(s![..d_m])));
+        }
+        // all encodings as one matrix product (N × d_M)(d_M × r)
+        let x_m = (deviations.dot(&e_m) - &rc.input_mean) / &rc.input_std;
+        let first = &self.net.network.layers[0];
+        Ok(SampledControlSurrogate {
+            surrogate: self,
+            parameter_part: x_m.dot(&first.weight) + &first.bias,
+        })
+    }
 }
 
 /// The surrogate's Q(·, m_i) at fixed samples. The network input is x_i = x_i^(m) + x^(z) (the
@@ -175,13 +196,23 @@ impl ControlSurrogate {
 /// pre-activation Z₀ = X W₀ + b₀ splits into a per-sample part computed once here and one
 /// vector per control; ∇_z Q_i = Ẽ_z diag(1/σ_c) W₀ g_i = K g_i with K precomputed. Each
 /// evaluation is then a batched pass through the hidden layers, split over the threads.
-struct SurrogateSampledQoi<'a> {
+pub struct SampledControlSurrogate<'a> {
     surrogate: &'a ControlSurrogate,
     /// N × width: (x_i^(m))ᵀ W₀ + b₀.
     parameter_part: Array2<f64>,
 }
 
-impl SurrogateSampledQoi<'_> {
+impl SampledControlSurrogate<'_> {
+    /// The number N of bound parameter samples.
+    pub fn len(&self) -> usize {
+        self.parameter_part.nrows()
+    }
+
+    /// Whether no samples are bound.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Q_i and ∇_z Q_i (rows) for the samples in `rows`.
     fn evaluate_rows(
         &self,
@@ -202,7 +233,7 @@ impl SurrogateSampledQoi<'_> {
     }
 
     /// Q_i and ∇_z Q_i (rows) for all samples.
-    fn evaluate(&self, z: &[f64]) -> Result<(Array1<f64>, Array2<f64>)> {
+    pub fn evaluate(&self, z: &[f64]) -> Result<(Array1<f64>, Array2<f64>)> {
         use rayon::prelude::*;
         let s = self.surrogate;
         crate::error::check_finite_vector(z, s.control_dim, "control", "z")?;
@@ -229,55 +260,6 @@ impl SurrogateSampledQoi<'_> {
         )
         .expect("same widths");
         Ok((values, gradients))
-    }
-}
-
-impl SampledQoi for SurrogateSampledQoi<'_> {
-    fn len(&self) -> usize {
-        self.parameter_part.nrows()
-    }
-    fn values_and_gradients(&self, z: &[f64]) -> Vec<Result<(f64, Vec<f64>)>> {
-        match self.evaluate(z) {
-            Ok((q, g)) => q
-                .iter()
-                .zip(g.rows())
-                .map(|(&q, g)| Ok((q, g.to_vec())))
-                .collect(),
-            Err(e) => {
-                let message = e.to_string();
-                (0..self.len())
-                    .map(|_| Err(Error::numerical("control surrogate", message.clone())))
-                    .collect()
-            }
-        }
-    }
-}
-
-impl ControlQoi for ControlSurrogate {
-    fn control_dim(&self) -> usize {
-        self.control_dim
-    }
-    fn parameter_dim(&self) -> usize {
-        self.parameter_dim
-    }
-    fn bind<'a>(&'a self, samples: &[Vec<f64>]) -> Result<Box<dyn SampledQoi + 'a>> {
-        let rc = &self.net.coordinates;
-        let d_m = self.parameter_dim;
-        let e_m = self.encoder.slice(s![..d_m, ..]);
-        let mut deviations = Array2::zeros((samples.len(), d_m));
-        for (i, m) in samples.iter().enumerate() {
-            crate::error::check_finite_vector(m, d_m, "parameter sample", "m")?;
-            deviations
-                .row_mut(i)
-                .assign(&(&ndarray::ArrayView1::from(m) - &rc.input_shift.slice(s![..d_m])));
-        }
-        // all encodings as one matrix product (N × d_M)(d_M × r)
-        let x_m = (deviations.dot(&e_m) - &rc.input_mean) / &rc.input_std;
-        let first = &self.net.network.layers[0];
-        Ok(Box::new(SurrogateSampledQoi {
-            surrogate: self,
-            parameter_part: x_m.dot(&first.weight) + &first.bias,
-        }))
     }
 }
 

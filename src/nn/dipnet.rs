@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::dense::DenseMlp;
 use super::mlp::Mlp;
-use super::train::{JacobianMetric, MetricDirections, Samples};
+use super::samples::{JacobianMetric, MetricDirections, Samples};
 use crate::error::{Error, Result};
 use crate::map::{DifferentiableMap, Linearization};
 

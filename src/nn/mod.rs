@@ -3,6 +3,7 @@
 //! bases, a differentiable map) and its model files.
 
 pub mod anchor;
+pub mod batch;
 pub mod control;
 pub mod dense;
 pub mod dipnet;
@@ -11,6 +12,8 @@ pub mod loss;
 pub mod mlp;
 pub mod model_file;
 pub mod resume;
+pub mod samples;
+pub mod settings;
 pub mod train;
 
 pub use anchor::{Anchor, AnchoredMap};

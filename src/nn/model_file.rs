@@ -27,7 +27,7 @@ use super::anchor::{Anchor, AnchoredMap};
 use super::dipnet::{DipNet, InputBasis, ReducedCoordinates};
 use super::loss::Loss;
 use super::mlp::{Mlp, MlpShape};
-use super::train::{StopReason, TrainSettings};
+use super::settings::{StopReason, TrainSettings};
 use crate::data::ControlRegion;
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::loss::Loss;
 use super::mlp::Mlp;
-use super::train::{EpochRecord, Samples, TrainSettings};
+use super::samples::Samples;
+use super::settings::{EpochRecord, TrainSettings};
 use crate::error::{Error, Result};
 use crate::io::{checksum, write_atomic};
 

@@ -13,6 +13,7 @@ pub mod qoi;
 pub mod risk;
 pub mod saa;
 pub mod solve;
+mod surrogate;
 
 pub use bounded_lbfgs::{
     minimize_bounded, BoundedIteration, BoundedLbfgsSettings, BoundedResult, BoundedStop,
