@@ -15,6 +15,7 @@ pub mod inference;
 pub mod io;
 pub mod linalg;
 pub mod map;
+pub mod measure;
 pub mod misfit;
 pub mod models;
 pub mod newton;

@@ -21,10 +21,10 @@ use super::manifest::{
     Manifest, ParametersRecord, ProblemRecord, SamplingRecord, FORMAT,
 };
 use crate::error::{Error, Result};
-use crate::inference::Laplace;
 use crate::io::checksum;
 use crate::io::write_atomic;
 use crate::map::Linearization;
+use crate::measure::Laplace;
 use crate::models::PdeModel;
 use crate::prior::BiLaplacianPrior;
 use crate::problem::Problem;
