@@ -1,7 +1,7 @@
 //! **∞-MALA** (pCN-Langevin, Cotter–Roberts–Stuart–White 2013): with u = m − m̄,
 //! v = [(2 − δ) u − 2δ C∇Φ(m) + √(8δ) w]/(2 + δ), w ~ N(0, C), accepted with
-//! min(1, exp(r(u, v) − r(v, u))), r(u, v) = Φ(u) + ½⟨v − u, ∇Φ(u)⟩ + (δ/4)⟨u + v, ∇Φ(u)⟩
-//! + (δ/4)⟨∇Φ(u), C∇Φ(u)⟩; ρ = (2 − δ)/(2 + δ) (= (4 − h)/(4 + h) with h = 2δ). The chain
+//! min(1, exp(r(u, v) − r(v, u))), with
+//! r(u, v) = Φ(u) + ½⟨v − u, ∇Φ(u)⟩ + (δ/4)⟨u + v, ∇Φ(u)⟩ + (δ/4)⟨∇Φ(u), C∇Φ(u)⟩; ρ = (2 − δ)/(2 + δ) (= (4 − h)/(4 + h) with h = 2δ). The chain
 //! keeps ∇Φ(m) in [`ChainState::gradient`].
 
 use rand_chacha::ChaCha8Rng;
