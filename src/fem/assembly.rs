@@ -73,7 +73,7 @@ pub fn add_boundary_mass(
 pub struct ExpCoefficient {
     /// W_t = ∫_T e^m dx
     pub integral: Vec<f64>,
-    /// dW_t[a] = ∫_T e^m λ_a dx
+    /// dW_t\[a\] = ∫_T e^m λ_a dx
     pub derivative: Vec<[f64; 3]>,
 }
 

@@ -26,7 +26,7 @@
 //!
 //! For a reduced-basis surrogate with encoder E the map is evaluated from its coefficients
 //! e = Eᵀ(m̄ + m⊥ − m̄_E) + (Eᵀ V) c, the first part fixed while c moves, and ∇_c Φ =
-//! (Eᵀ V)ᵀ (∂q/∂e)ᵀ w by one backward pass ([`DifferentiableMap::reduced_pullback`]): a
+//! (Eᵀ V)ᵀ (∂q/∂e)ᵀ w by one backward pass ([`crate::map::DifferentiableMap::reduced_pullback`]): a
 //! leapfrog step then costs O(r_M r) plus the network, nothing of size d_M. Any other map is
 //! linearized at m and pulled back with Jᵀ w (one forward and one adjoint solve for the PDE).
 

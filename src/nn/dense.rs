@@ -11,7 +11,7 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use super::mlp::Mlp;
 
-/// One affine layer: W [in, out], b [out].
+/// One affine layer: W \[in, out\], b \[out\].
 #[derive(Debug, Clone)]
 pub struct DenseLayer {
     pub weight: Array2<f64>,

@@ -32,7 +32,7 @@ pub struct Samples {
 #[derive(Debug, Clone)]
 pub struct JacobianMetric {
     pub directions: MetricDirections,
-    /// S, [output].
+    /// S, \[output\].
     pub output_scale: Vec<f32>,
 }
 

@@ -1,6 +1,6 @@
 //! Risk measures of a random quantity Q under sample average approximation.
 //!
-//! CVaR_α by Rockafellar–Uryasev: CVaR_α[Q] = min_t t + E[(Q − t)⁺]/(1 − α), with the plus
+//! CVaR_α by Rockafellar–Uryasev: CVaR_α\[Q\] = min_t t + E[(Q − t)⁺]/(1 − α), with the plus
 //! function replaced by SOUPy's C² quartic smoothing s_ε so that gradient-based optimizers apply.
 
 use serde::{Deserialize, Serialize};
@@ -38,13 +38,13 @@ impl SmoothPlus {
     }
 }
 
-/// A risk measure R[Q].
+/// A risk measure R\[Q\].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RiskMeasure {
-    /// E[Q]
+    /// E\[Q\]
     Mean,
-    /// E[Q] + β Var[Q] (variance with the 1/N sample normalization)
+    /// E\[Q\] + β Var\[Q\] (variance with the 1/N sample normalization)
     MeanVariance { beta: f64 },
     /// min_t t + E[s_ε(Q − t)]/(1 − α): the smoothed CVaR_α, with t an extra optimization variable
     Cvar { alpha: f64, epsilon: f64 },

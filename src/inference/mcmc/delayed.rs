@@ -1,6 +1,6 @@
 //! **Delayed acceptance**: a coarse kernel's proposal y, screened cheaply, is corrected by the
 //! exact posterior π so that the chain targets π exactly while most rejections cost only a
-//! surrogate call. One combinator, [`DelayedAcceptance`], over a [`Screen`]: stage 1 is the
+//! surrogate call. One combinator, `DelayedAcceptance`, over a `Screen`: stage 1 is the
 //! screen's own test, stage 2 one exact forward solve at y and the screen's stage-2 exponent.
 //! The screens come in two forms of the same Metropolis–Hastings correction for the effective
 //! proposal "K, then stage 1":

@@ -12,7 +12,7 @@
 //!   proposal (gpCN `da`, mMALA `da-mmala` in [`da_mmala`], sub-chains `da-subchain`, HMC
 //!   `da-hmc`) with the surrogate and corrects it with the exact posterior.
 //!
-//! Every kernel implements [`kernel::Kernel`] (propose, then accept with the step's uniforms);
+//! Every kernel implements `kernel::Kernel` (propose, then accept with the step's uniforms);
 //! [`chain`] runs any of them (burn-in, QoI traces, sums, saved states, checkpoints in
 //! [`checkpoint`]), and [`factory`] builds the kernel a [`KernelKind`] names. ρ = √(1 − β²)
 //! with step β ∈ (0, 1] (equivalently ρ = (4 − h)/(4 + h)). A proposal whose map evaluation
