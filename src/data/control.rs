@@ -302,7 +302,7 @@ pub fn generate_control_in_chunks(
     write_npy(&out.join("control_jacobian.npy"), &control_jacobian)?;
     manifest.jacobian_s = t1.elapsed().as_secs_f64();
     let text = serde_json::to_string_pretty(&manifest).expect("serializable");
-    write_atomic(&out.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
+    write_atomic(out.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
     partial.finish();
     Ok(ControlDataset {
         manifest,
