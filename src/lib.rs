@@ -25,6 +25,7 @@ pub mod prior;
 pub mod problem;
 pub mod report;
 pub mod rng;
+pub mod store;
 pub mod taylor;
 
 pub use error::{Error, Result};

@@ -10,8 +10,8 @@
 //!    solve per sample) → `control_jacobian.npy` (N × r_U × n_z, float32); then `manifest.json`.
 //!
 //! Inside a phase the samples are solved in chunks of [`CHUNK`] (in parallel within a chunk), each
-//! chunk's rows written atomically to `partial/`: an interrupted run resumes at its first unfinished
-//! chunk. `partial/settings.json` ties the chunks to the settings; `partial/` is removed at the end.
+//! chunk's rows written atomically to `partial/` with a checksummed record ([`crate::store`]): an
+//! interrupted run keeps the chunks that verify and redoes the rest. `partial/settings.json` ties the chunks to the settings; `partial/` is removed at the end.
 //!
 //! Sample i depends on (seed, i) only.
 
@@ -28,8 +28,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::map::{ControlledMap, Linearization};
+use crate::models::ControlledDiffusion;
+use crate::prior::BiLaplacianPrior;
 use crate::problem::Problem;
 use crate::rng::{stream, Purpose};
+use crate::store::{check_same_settings, Chunk, ChunkStore, Stored};
 
 /// Format tag of a control data manifest.
 pub const CONTROL_DATA_FORMAT: &str = "dino-control-data-1";
@@ -74,13 +77,17 @@ impl ControlManifest {
     /// True when both describe the same data (problem, samples, seed, ranks, dimensions),
     /// whatever the timings and the path the problem was read from.
     pub fn same_settings(&self, other: &ControlManifest) -> bool {
-        let normalized = |m: &ControlManifest| ControlManifest {
+        self.settings() == other.settings()
+    }
+
+    /// The settings part: the manifest without the timings and the path the problem was read from.
+    pub fn settings(&self) -> ControlManifest {
+        ControlManifest {
             problem_file: String::new(),
             forward_s: 0.0,
             jacobian_s: 0.0,
-            ..m.clone()
-        };
-        normalized(self) == normalized(other)
+            ..self.clone()
+        }
     }
 }
 
@@ -253,11 +260,62 @@ pub fn generate_control_in_chunks(
 ) -> Result<ControlDataset> {
     let model = problem.control_problem()?;
     let prior = problem.prior()?;
-    let (d_m, n_z, d_u) = (
-        model.parameter_dim(),
-        model.control_dim(),
-        ControlledMap::output_dim(&model),
-    );
+    check_counts(samples, pod_rank)?;
+    let mut manifest = ControlManifest {
+        format: CONTROL_DATA_FORMAT.into(),
+        problem_file: problem.path.display().to_string(),
+        problem_hash: problem.hash(),
+        samples,
+        seed,
+        pod_rank,
+        parameter_dim: model.parameter_dim(),
+        control_dim: model.control_dim(),
+        state_dim: ControlledMap::output_dim(&model),
+        region: region.cloned(),
+        forward_s: 0.0,
+        jacobian_s: 0.0,
+    };
+    if let Some(done) = completed(out, &manifest)? {
+        eprintln!("{} is complete; nothing to do", out.display());
+        return Ok(done);
+    }
+    if let Some(r) = region {
+        if r.centre.len() != manifest.control_dim {
+            return Err(Error::invalid(
+                "command line",
+                "--control-around",
+                format!("a control of length n_z = {}", manifest.control_dim),
+                r.centre.len(),
+            ));
+        }
+    }
+    let mut partial = Partial::open(out, &manifest, chunk, stop_after)?;
+    let phases = Phases {
+        model: &model,
+        prior: &prior,
+        out,
+        progress,
+    };
+    let (m, z, u, pod_basis) = phases.forward(&mut partial, &mut manifest)?;
+    let t1 = Instant::now();
+    let control_jacobian = phases.jacobians(&mut partial, (&m, &z, &u), &pod_basis, pod_rank)?;
+    write_npy(&out.join("control_jacobian.npy"), &control_jacobian)?;
+    manifest.jacobian_s = t1.elapsed().as_secs_f64();
+    let text = serde_json::to_string_pretty(&manifest).expect("serializable");
+    write_atomic(out.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
+    partial.finish();
+    Ok(ControlDataset {
+        manifest,
+        m,
+        z,
+        u,
+        pod_basis,
+        control_jacobian,
+    })
+}
+
+/// Checks the sample count (≥ 2) and the POD rank (1 ≤ r_U < N).
+fn check_counts(samples: usize, pod_rank: usize) -> Result<()> {
     if samples < 2 {
         return Err(Error::invalid(
             "command line",
@@ -274,70 +332,71 @@ pub fn generate_control_in_chunks(
             pod_rank,
         ));
     }
+    Ok(())
+}
+
+/// The data set already complete in `out` with these settings; an error naming the first setting
+/// that differs when it was made with others; `None` when `out` holds no complete data set.
+fn completed(out: &Path, manifest: &ControlManifest) -> Result<Option<ControlDataset>> {
     let manifest_path = out.join("manifest.json");
-    let mut manifest = ControlManifest {
-        format: CONTROL_DATA_FORMAT.into(),
-        problem_file: problem.path.display().to_string(),
-        problem_hash: problem.hash(),
-        samples,
-        seed,
-        pod_rank,
-        parameter_dim: d_m,
-        control_dim: n_z,
-        state_dim: d_u,
-        region: region.cloned(),
-        forward_s: 0.0,
-        jacobian_s: 0.0,
-    };
-    if manifest_path.exists() {
-        let done = load_control(out)?;
-        if done.manifest.same_settings(&manifest) {
-            eprintln!("{} is complete; nothing to do", out.display());
-            return Ok(done);
-        }
-        return Err(Error::invalid(
-            manifest_path.display().to_string(),
-            "settings",
-            "the settings of this command (use another --out for other settings)",
-            "a data set made with other settings",
-        ));
+    if !manifest_path.exists() {
+        return Ok(None);
     }
-    let [lower, upper] = model.bounds();
-    if let Some(r) = region {
-        if r.centre.len() != n_z {
-            return Err(Error::invalid(
-                "command line",
-                "--control-around",
-                format!("a control of length n_z = {n_z}"),
-                r.centre.len(),
+    let done = load_control(out)?;
+    check_same_settings(
+        &manifest.settings(),
+        &done.manifest.settings(),
+        &manifest_path,
+    )?;
+    Ok(Some(done))
+}
+
+/// The two phases of a control data set.
+struct Phases<'a> {
+    model: &'a ControlledDiffusion,
+    prior: &'a BiLaplacianPrior,
+    out: &'a Path,
+    progress: bool,
+}
+
+/// m, z, u (one row per sample) and the POD basis Φ.
+type ForwardData = (Array2<f64>, Array2<f64>, Array2<f64>, Array2<f64>);
+
+impl Phases<'_> {
+    /// Phase 1: the forward solves and the POD basis, read back when `phase1.json` (the manifest
+    /// as of the end of the forward phase) says they are done with these settings.
+    fn forward(
+        &self,
+        partial: &mut Partial,
+        manifest: &mut ControlManifest,
+    ) -> Result<ForwardData> {
+        let (out, samples, seed) = (self.out, manifest.samples, manifest.seed);
+        let phase1 = out.join("phase1.json");
+        let forward_done = std::fs::read_to_string(&phase1)
+            .ok()
+            .and_then(|text| serde_json::from_str::<ControlManifest>(&text).ok())
+            .filter(|done| done.same_settings(manifest));
+        if let Some(done) = forward_done {
+            eprintln!("resuming {}: forward phase already done", out.display());
+            manifest.forward_s = done.forward_s;
+            return Ok((
+                read_npy::<Array2<f64>>(&out.join("m.npy"), "N × d_M float64")?,
+                read_npy::<Array2<f64>>(&out.join("z.npy"), "N × n_z float64")?,
+                read_npy::<Array2<f64>>(&out.join("u.npy"), "N × d_U float64")?,
+                read_npy::<Array2<f64>>(&out.join("pod_basis.npy"), "d_U × r_U float64")?,
             ));
         }
-    }
-    let mut partial = Partial::open(out, &manifest, chunk, stop_after)?;
-    // phase1.json: the manifest as of the end of the forward phase
-    let phase1 = out.join("phase1.json");
-    let forward_done = std::fs::read_to_string(&phase1)
-        .ok()
-        .and_then(|text| serde_json::from_str::<ControlManifest>(&text).ok())
-        .filter(|done| done.same_settings(&manifest));
-    let (m, z, u, pod_basis) = if let Some(done) = forward_done {
-        eprintln!("resuming {}: forward phase already done", out.display());
-        manifest.forward_s = done.forward_s;
-        (
-            read_npy::<Array2<f64>>(&out.join("m.npy"), "N × d_M float64")?,
-            read_npy::<Array2<f64>>(&out.join("z.npy"), "N × n_z float64")?,
-            read_npy::<Array2<f64>>(&out.join("u.npy"), "N × d_U float64")?,
-            read_npy::<Array2<f64>>(&out.join("pod_basis.npy"), "d_U × r_U float64")?,
-        )
-    } else {
         let t0 = Instant::now();
-        let b = bar(samples, "forward solves", progress);
+        let b = bar(samples, "forward solves", self.progress);
+        let (model, prior, n_z) = (self.model, self.prior, manifest.control_dim);
+        let bounds = model.bounds();
+        let region = manifest.region.as_ref();
         let inputs = |i: usize| {
             let m = prior.sample(&mut stream(seed, Purpose::PriorSample, i as u64));
             let mut rng = stream(seed, Purpose::ControlSample, i as u64);
-            (m, control_sample(&mut rng, n_z, [lower, upper], region))
+            (m, control_sample(&mut rng, n_z, bounds, region))
         };
-        let u = partial.rows("forward", samples, d_u, &b, |i| {
+        let u = partial.rows("forward", samples, manifest.state_dim, &b, |i| {
             let (m, z) = inputs(i);
             let state = model
                 .solve(&z, &m, None)
@@ -346,9 +405,9 @@ pub fn generate_control_in_chunks(
         })?;
         b.finish_and_clear();
         let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..samples).into_par_iter().map(inputs).collect();
-        let m = Array2::from_shape_fn((samples, d_m), |(i, j)| rows[i].0[j]);
+        let m = Array2::from_shape_fn((samples, manifest.parameter_dim), |(i, j)| rows[i].0[j]);
         let z = Array2::from_shape_fn((samples, n_z), |(i, j)| rows[i].1[j]);
-        let (pod_basis, pod_eigenvalues) = pod_of_rows(&u, pod_rank)?;
+        let (pod_basis, pod_eigenvalues) = pod_of_rows(&u, manifest.pod_rank)?;
         write_npy(&out.join("m.npy"), &m)?;
         write_npy(&out.join("z.npy"), &z)?;
         write_npy(&out.join("u.npy"), &u)?;
@@ -358,49 +417,49 @@ pub fn generate_control_in_chunks(
         let text = serde_json::to_string_pretty(&manifest).expect("serializable");
         write_atomic(&phase1, |w| w.write_all(text.as_bytes()))?;
         partial.remove("forward");
-        (m, z, u, pod_basis)
-    };
-    let t1 = Instant::now();
-    let b = bar(samples, "control Jacobians", progress);
-    let dofs = model.model().dofs();
-    let blocks = partial.rows("jacobian", samples, pod_rank * n_z, &b, |i| {
-        let initial = dofs.gather(u.row(i).as_slice().expect("contiguous rows"));
-        let state = model
-            .solve(
-                z.row(i).as_slice().expect("contiguous"),
-                m.row(i).as_slice().expect("contiguous"),
-                Some(&initial),
-            )
-            .map_err(|e| Error::numerical(format!("control data sample {i}"), e.to_string()))?;
-        Ok(pod_basis
-            .t()
-            .dot(&state.jacobian())
-            .into_raw_vec_and_offset()
-            .0)
-    })?;
-    b.finish_and_clear();
-    let control_jacobian = blocks
-        .mapv(|v| v as f32)
-        .into_shape_with_order((samples, pod_rank, n_z))
-        .expect("N × (r_U n_z) rows");
-    write_npy(&out.join("control_jacobian.npy"), &control_jacobian)?;
-    manifest.jacobian_s = t1.elapsed().as_secs_f64();
-    let text = serde_json::to_string_pretty(&manifest).expect("serializable");
-    write_atomic(&manifest_path, |w| w.write_all(text.as_bytes()))?;
-    partial.finish();
-    Ok(ControlDataset {
-        manifest,
-        m,
-        z,
-        u,
-        pod_basis,
-        control_jacobian,
-    })
+        Ok((m, z, u, pod_basis))
+    }
+
+    /// Phase 2: Φᵀ ∂u/∂z for every sample (Newton warm-started at the stored state), float32,
+    /// N × r_U × n_z.
+    fn jacobians(
+        &self,
+        partial: &mut Partial,
+        (m, z, u): (&Array2<f64>, &Array2<f64>, &Array2<f64>),
+        pod_basis: &Array2<f64>,
+        pod_rank: usize,
+    ) -> Result<Array3<f32>> {
+        let (samples, n_z) = (m.nrows(), z.ncols());
+        let b = bar(samples, "control Jacobians", self.progress);
+        let dofs = self.model.model().dofs();
+        let blocks = partial.rows("jacobian", samples, pod_rank * n_z, &b, |i| {
+            let initial = dofs.gather(u.row(i).as_slice().expect("contiguous rows"));
+            let state = self
+                .model
+                .solve(
+                    z.row(i).as_slice().expect("contiguous"),
+                    m.row(i).as_slice().expect("contiguous"),
+                    Some(&initial),
+                )
+                .map_err(|e| Error::numerical(format!("control data sample {i}"), e.to_string()))?;
+            Ok(pod_basis
+                .t()
+                .dot(&state.jacobian())
+                .into_raw_vec_and_offset()
+                .0)
+        })?;
+        b.finish_and_clear();
+        Ok(blocks
+            .mapv(|v| v as f32)
+            .into_shape_with_order((samples, pod_rank, n_z))
+            .expect("N × (r_U n_z) rows"))
+    }
 }
 
-/// The resumable chunks of an unfinished data set (`out/partial/`).
+/// The resumable chunks of an unfinished data set (`out/partial/`): chunk `stem-S.npy` with its
+/// checksummed record `stem-S.json` ([`ChunkStore`]).
 struct Partial {
-    dir: PathBuf,
+    store: ChunkStore,
     chunk: usize,
     /// Stop with an error after this many newly computed chunks (tests).
     stop_after: Option<usize>,
@@ -428,15 +487,21 @@ impl Partial {
             write_atomic(&settings, |w| w.write_all(text.as_bytes()))?;
         }
         Ok(Partial {
-            dir,
+            store: ChunkStore::open(&dir)?,
             chunk: chunk.max(1),
             stop_after,
             computed: 0,
         })
     }
 
-    fn path(&self, stem: &str, start: usize) -> PathBuf {
-        self.dir.join(format!("{stem}-{start}.npy"))
+    /// Chunk `start..start + rows` of `stem`, `rows × width`, when stored and verified.
+    fn stored(&self, stem: &str, start: usize, rows: usize, width: usize) -> Option<Array2<f64>> {
+        match self.store.load::<Chunk>(&format!("{stem}-{start}.json")) {
+            Stored::Verified((_, bytes)) => Array2::<f64>::read_npy(&bytes.get("rows")?[..])
+                .ok()
+                .filter(|a| a.dim() == (rows, width)),
+            Stored::Missing | Stored::Corrupt => None,
+        }
     }
 
     /// The rows f(0), …, f(n − 1) (each of `width` values), chunk by chunk: a chunk already on
@@ -450,43 +515,54 @@ impl Partial {
         f: impl Fn(usize) -> Result<Vec<f64>> + Sync,
     ) -> Result<Array2<f64>> {
         let mut all = Array2::<f64>::zeros((n, width));
-        for start in (0..n).step_by(self.chunk) {
-            let end = (start + self.chunk).min(n);
-            let path = self.path(stem, start);
-            let stored = ndarray_npy::read_npy::<_, Array2<f64>>(&path)
-                .ok()
-                .filter(|a| a.dim() == (end - start, width));
-            let block = match stored {
+        for (start, end) in ChunkStore::ranges(0, n, self.chunk) {
+            let block = match self.stored(stem, start, end - start, width) {
                 Some(block) => {
                     bar.inc(block.nrows() as u64);
                     block
                 }
-                None => {
-                    if self.stop_after.is_some_and(|k| self.computed >= k) {
-                        return Err(Error::numerical("control data", "interrupted (test)"));
-                    }
-                    let rows: Vec<Vec<f64>> = (start..end)
-                        .into_par_iter()
-                        .map(|i| {
-                            let row = f(i)?;
-                            bar.inc(1);
-                            Ok(row)
-                        })
-                        .collect::<Result<_>>()?;
-                    let block = Array2::from_shape_fn((end - start, width), |(i, j)| rows[i][j]);
-                    write_npy(&path, &block)?;
-                    self.computed += 1;
-                    block
-                }
+                None => self.compute(stem, (start, end), width, bar, &f)?,
             };
             all.slice_mut(ndarray::s![start..end, ..]).assign(&block);
         }
         Ok(all)
     }
 
+    /// Computes chunk `start..end` in parallel and stores it (rows, then record).
+    fn compute(
+        &mut self,
+        stem: &str,
+        (start, end): (usize, usize),
+        width: usize,
+        bar: &ProgressBar,
+        f: &(impl Fn(usize) -> Result<Vec<f64>> + Sync),
+    ) -> Result<Array2<f64>> {
+        if self.stop_after.is_some_and(|k| self.computed >= k) {
+            return Err(Error::numerical("control data", "interrupted (test)"));
+        }
+        let rows: Vec<Vec<f64>> = (start..end)
+            .into_par_iter()
+            .map(|i| {
+                let row = f(i)?;
+                bar.inc(1);
+                Ok(row)
+            })
+            .collect::<Result<_>>()?;
+        let block = Array2::from_shape_fn((end - start, width), |(i, j)| rows[i][j]);
+        let bytes = npy_bytes(&block).map_err(|e| Error::io(self.store.dir(), e))?;
+        let files = self
+            .store
+            .write_files([("rows", format!("{stem}-{start}.npy"), bytes)])?;
+        let record = Chunk { start, end, files };
+        self.store
+            .commit(&format!("{stem}-{start}.json"), &record)?;
+        self.computed += 1;
+        Ok(block)
+    }
+
     /// Removes the chunks of a finished phase.
     fn remove(&self, stem: &str) {
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+        if let Ok(entries) = std::fs::read_dir(self.store.dir()) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if name.starts_with(&format!("{stem}-")) {
@@ -498,7 +574,7 @@ impl Partial {
 
     /// Removes the folder once the data set is complete.
     fn finish(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(self.store.dir());
     }
 }
 

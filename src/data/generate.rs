@@ -17,18 +17,18 @@ use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use rayon::prelude::*;
 
 use super::manifest::{
-    chunk_stem, ArraySpec, BasisRecord, ChunkRecord, Cost, Failure, FileRecord, JacobianKind,
-    Manifest, ParametersRecord, ProblemRecord, SamplingRecord, FORMAT,
+    chunk_record_name, chunk_stem, ArraySpec, BasisRecord, ChunkRecord, Cost, Failure,
+    JacobianKind, Manifest, ParametersRecord, ProblemRecord, SamplingRecord, FORMAT,
 };
 use crate::error::{Error, Result};
 use crate::io::checksum;
-use crate::io::write_atomic;
 use crate::map::Linearization;
 use crate::measure::Laplace;
 use crate::models::PdeModel;
 use crate::prior::BiLaplacianPrior;
 use crate::problem::Problem;
 use crate::rng::{stream, Purpose};
+use crate::store::{ChunkStore, Stored};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -234,26 +234,11 @@ fn read_parameters(
 
 /// True when every file of `record` exists in `dir` with its recorded checksum.
 pub fn chunk_verifies(dir: &Path, record: &ChunkRecord) -> bool {
-    record
-        .files
-        .values()
-        .all(|f| std::fs::read(dir.join(&f.name)).is_ok_and(|b| checksum::hex(&b) == f.checksum))
+    ChunkStore::open(dir).is_ok_and(|store| store.files_verify(&record.files))
 }
 
-/// Removes the temporary files of writers that were killed (one run writes a folder at a time).
-fn remove_stale_temporaries(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// Generates (or resumes) the data set described by `opts` for `problem`.
-pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
+/// Checks the counts of the command line: shard K/N, samples, chunk size.
+fn check_counts(opts: &GenerateOptions) -> Result<()> {
     let (k, count) = opts.shard;
     if count == 0 || k == 0 || k > count {
         return Err(Error::invalid(
@@ -279,29 +264,77 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
             0,
         ));
     }
-    let model = problem.model()?;
-    let prior = problem.prior()?;
-    let (d_m, d_q) = (model.input_dim(), model.output_dim());
-    let basis = match (opts.jacobian, &opts.basis) {
-        (JacobianKind::Projected, Some(path)) => Some(read_basis(path, d_m)?),
-        (JacobianKind::Projected, None) => {
+    Ok(())
+}
+
+/// The files the command line names (basis, saved Laplace approximation, given parameters), read
+/// and checked, with their records for the manifest.
+struct Inputs {
+    basis: Option<(Array2<f64>, BasisRecord)>,
+    laplace: Option<Laplace>,
+    sampling: Option<SamplingRecord>,
+    given: Option<(Array2<f64>, ParametersRecord)>,
+}
+
+impl Inputs {
+    fn read(problem: &Problem, opts: &GenerateOptions, d_m: usize) -> Result<Self> {
+        let basis = match (opts.jacobian, &opts.basis) {
+            (JacobianKind::Projected, Some(path)) => Some(read_basis(path, d_m)?),
+            (JacobianKind::Projected, None) => {
+                return Err(Error::invalid(
+                    "command line",
+                    "--basis",
+                    "an input basis (.npy, d_M × r) for --jacobian projected",
+                    "none",
+                ))
+            }
+            _ => None,
+        };
+        if !(opts.temper >= 1.0 && opts.temper.is_finite()) {
             return Err(Error::invalid(
                 "command line",
-                "--basis",
-                "an input basis (.npy, d_M × r) for --jacobian projected",
-                "none",
-            ))
+                "--temper",
+                "a noise-variance factor τ ≥ 1",
+                opts.temper,
+            ));
         }
-        _ => None,
-    };
-    if !(opts.temper >= 1.0 && opts.temper.is_finite()) {
-        return Err(Error::invalid(
-            "command line",
-            "--temper",
-            "a noise-variance factor τ ≥ 1",
-            opts.temper,
-        ));
+        let (laplace, sampling) = read_laplace(problem, opts, d_m)?;
+        if opts.parameters.is_some() && opts.laplace.is_some() {
+            return Err(Error::invalid(
+                "command line",
+                "--parameters",
+                "either --parameters or --laplace (given parameters are not drawn)",
+                "both",
+            ));
+        }
+        let given = match &opts.parameters {
+            Some(path) => Some(read_parameters(path, d_m, opts.samples)?),
+            None => None,
+        };
+        Ok(Inputs {
+            basis,
+            laplace,
+            sampling,
+            given,
+        })
     }
+
+    /// Columns of a sample's Jacobian: d_M (full), r (projected), none.
+    fn jacobian_cols(&self, kind: JacobianKind, d_m: usize) -> Option<usize> {
+        match kind {
+            JacobianKind::None => None,
+            JacobianKind::Full => Some(d_m),
+            JacobianKind::Projected => self.basis.as_ref().map(|(v, _)| v.ncols()),
+        }
+    }
+}
+
+/// The saved Laplace approximation of `--laplace`, tempered, and its record.
+fn read_laplace(
+    problem: &Problem,
+    opts: &GenerateOptions,
+    d_m: usize,
+) -> Result<(Option<Laplace>, Option<SamplingRecord>)> {
     let (laplace, sampling) = match &opts.laplace {
         None => (None, None),
         Some(dir) => {
@@ -315,54 +348,29 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
             (Some(l.tempered(opts.temper)), Some(record))
         }
     };
-    if opts.parameters.is_some() && opts.laplace.is_some() {
-        return Err(Error::invalid(
-            "command line",
-            "--parameters",
-            "either --parameters or --laplace (given parameters are not drawn)",
-            "both",
-        ));
-    }
-    let given = match &opts.parameters {
-        Some(path) => Some(read_parameters(path, d_m, opts.samples)?),
-        None => None,
-    };
-    let distribution = Distribution {
-        prior: &prior,
-        laplace: laplace.as_ref(),
-        given: given.as_ref().map(|(m, _)| m),
-    };
+    Ok((laplace, sampling))
+}
+
+/// The manifest of this job, without chunks yet.
+fn new_manifest(
+    problem: &Problem,
+    model: &dyn PdeModel,
+    opts: &GenerateOptions,
+    inputs: &Inputs,
+) -> Manifest {
+    let (d_m, d_q) = (model.input_dim(), model.output_dim());
     let (start, end) = shard_range(opts.samples, opts.shard);
-    let mut arrays = BTreeMap::new();
-    arrays.insert(
-        "m".to_string(),
-        ArraySpec {
-            shape: vec![d_m],
-            dtype: "<f8".into(),
-        },
-    );
-    arrays.insert(
-        "q".to_string(),
-        ArraySpec {
-            shape: vec![d_q],
-            dtype: "<f8".into(),
-        },
-    );
-    let jac_cols = match opts.jacobian {
-        JacobianKind::None => None,
-        JacobianKind::Full => Some(d_m),
-        JacobianKind::Projected => basis.as_ref().map(|(v, _)| v.ncols()),
+    let spec = |shape: Vec<usize>, dtype: &str| ArraySpec {
+        shape,
+        dtype: dtype.into(),
     };
-    if let Some(c) = jac_cols {
-        arrays.insert(
-            "J".to_string(),
-            ArraySpec {
-                shape: vec![d_q, c],
-                dtype: "<f4".into(),
-            },
-        );
+    let mut arrays = BTreeMap::new();
+    arrays.insert("m".to_string(), spec(vec![d_m], "<f8"));
+    arrays.insert("q".to_string(), spec(vec![d_q], "<f8"));
+    if let Some(c) = inputs.jacobian_cols(opts.jacobian, d_m) {
+        arrays.insert("J".to_string(), spec(vec![d_q, c], "<f4"));
     }
-    let mut manifest = Manifest {
+    Manifest {
         format: FORMAT.to_string(),
         problem: ProblemRecord {
             file: problem.path.display().to_string(),
@@ -376,77 +384,78 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
         end,
         chunk_size: opts.chunk_size,
         jacobian: opts.jacobian,
-        basis: basis.as_ref().map(|(_, r)| r.clone()),
-        sampling,
-        parameters: given.as_ref().map(|(_, record)| record.clone()),
+        basis: inputs.basis.as_ref().map(|(_, r)| r.clone()),
+        sampling: inputs.sampling.clone(),
+        parameters: inputs.given.as_ref().map(|(_, record)| record.clone()),
         arrays,
         chunks: Vec::new(),
         failures: Vec::new(),
         cost: Cost::default(),
-    };
-    let dir = &opts.out;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    remove_stale_temporaries(dir);
-    if dir.join("manifest.json").exists() {
-        let existing = Manifest::read(dir)?;
-        if let Some(what) = existing.same_job(&manifest) {
-            return Err(Error::invalid(
-                dir.join("manifest.json").display().to_string(),
-                what,
-                format!("the {what} of the data set already in this folder (use another --out)"),
-                "a different one on the command line",
-            ));
-        }
     }
-    // completed chunks from earlier runs
-    let ranges: Vec<(usize, usize)> = (start..end)
-        .step_by(opts.chunk_size)
-        .map(|s| (s, (s + opts.chunk_size).min(end)))
-        .collect();
-    let mut done = BTreeMap::new();
-    for &(s, e) in &ranges {
-        let path = dir.join(format!("chunk_{}.json", chunk_stem(s, e)));
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            match serde_json::from_str::<ChunkRecord>(&text) {
-                Ok(record) if chunk_verifies(dir, &record) => {
-                    done.insert(s, record);
-                }
-                _ => eprintln!("chunk {s}..{e}: record or data do not verify; generating it again"),
-            }
-        }
-    }
-    let rebuild = |manifest: &mut Manifest, done: &BTreeMap<usize, ChunkRecord>| {
-        manifest.chunks = done.values().cloned().collect();
-        manifest.failures = done.values().flat_map(|c| c.failures.clone()).collect();
-        let samples: usize = done.values().map(|c| c.end - c.start).sum();
-        let wall: f64 = done.values().map(|c| c.wall_s).sum();
-        let per_sample_jac = match opts.jacobian {
-            JacobianKind::None => 0,
-            JacobianKind::Full => d_q,
-            JacobianKind::Projected => jac_cols.unwrap_or(0).min(d_q),
-        };
-        manifest.cost = Cost {
-            wall_s: wall,
-            forward_solves: samples,
-            jacobian_solves: samples * per_sample_jac,
-            samples_per_s: if wall > 0.0 {
-                samples as f64 / wall
-            } else {
-                0.0
-            },
-            solves_per_s: if wall > 0.0 {
-                (samples * (1 + per_sample_jac)) as f64 / wall
-            } else {
-                0.0
-            },
-            threads: rayon::current_num_threads(),
-        };
-    };
-    rebuild(&mut manifest, &done);
-    manifest.write(dir)?;
+}
 
+/// Refuses a folder that holds another job's data set.
+fn check_same_job(dir: &Path, manifest: &Manifest) -> Result<()> {
+    if !dir.join("manifest.json").exists() {
+        return Ok(());
+    }
+    let existing = Manifest::read(dir)?;
+    match existing.same_job(manifest) {
+        None => Ok(()),
+        Some(what) => Err(Error::invalid(
+            dir.join("manifest.json").display().to_string(),
+            what,
+            format!("the {what} of the data set already in this folder (use another --out)"),
+            "a different one on the command line",
+        )),
+    }
+}
+
+/// The chunks of `ranges` completed by earlier runs (records and checksums verify), by start.
+fn completed_chunks(store: &ChunkStore, ranges: &[(usize, usize)]) -> BTreeMap<usize, ChunkRecord> {
+    let mut done = BTreeMap::new();
+    for &(s, e) in ranges {
+        match store.stored::<ChunkRecord>(&chunk_record_name(s, e)) {
+            Stored::Verified(record) => {
+                done.insert(s, record);
+            }
+            Stored::Corrupt => {
+                eprintln!("chunk {s}..{e}: record or data do not verify; generating it again")
+            }
+            Stored::Missing => {}
+        }
+    }
+    done
+}
+
+/// The manifest's chunks, failures and cost from the completed chunks; `per_sample_jac` linear
+/// solves per sample for its Jacobian data.
+fn rebuild(manifest: &mut Manifest, done: &BTreeMap<usize, ChunkRecord>, per_sample_jac: usize) {
+    manifest.chunks = done.values().cloned().collect();
+    manifest.failures = done.values().flat_map(|c| c.failures.clone()).collect();
+    let samples: usize = done.values().map(|c| c.end - c.start).sum();
+    let wall: f64 = done.values().map(|c| c.wall_s).sum();
+    manifest.cost = Cost {
+        wall_s: wall,
+        forward_solves: samples,
+        jacobian_solves: samples * per_sample_jac,
+        samples_per_s: if wall > 0.0 {
+            samples as f64 / wall
+        } else {
+            0.0
+        },
+        solves_per_s: if wall > 0.0 {
+            (samples * (1 + per_sample_jac)) as f64 / wall
+        } else {
+            0.0
+        },
+        threads: rayon::current_num_threads(),
+    };
+}
+
+fn progress_bar(opts: &GenerateOptions, len: usize, model: &str, position: usize) -> ProgressBar {
     let progress = if opts.progress {
-        ProgressBar::new((end - start) as u64)
+        ProgressBar::new(len as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -455,38 +464,61 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    progress.set_message(format!("generating {}", model.name()));
-    progress.set_position(done.values().map(|c| c.end - c.start).sum::<usize>() as u64);
-    let run_start = Instant::now();
-    for &(s, e) in &ranges {
-        if done.contains_key(&s) {
-            continue;
-        }
-        let t0 = Instant::now();
+    progress.set_message(format!("generating {model}"));
+    progress.set_position(position as u64);
+    progress
+}
+
+/// What one run computes with: the model, the distribution of m, the basis.
+struct Job<'a> {
+    model: &'a dyn PdeModel,
+    distribution: Distribution<'a>,
+    basis: Option<&'a Array2<f64>>,
+    /// Columns of a sample's Jacobian (none without Jacobians).
+    jac_cols: Option<usize>,
+    opts: &'a GenerateOptions,
+}
+
+/// The rows of one chunk: m, q (NaN for failed samples) and J (float32, NaN for failed samples).
+struct ChunkArrays {
+    m: Array2<f64>,
+    q: Array2<f64>,
+    j: Option<Array3<f32>>,
+    failures: Vec<Failure>,
+}
+
+impl Job<'_> {
+    /// Computes samples `s..e` in parallel and gathers them; a failed sample stops the run unless
+    /// failures are allowed.
+    fn compute(&self, (s, e): (usize, usize)) -> Result<ChunkArrays> {
         let samples: Vec<Sample> = (s..e)
             .into_par_iter()
             .map(|i| {
                 compute_sample(
-                    model.as_ref(),
-                    &distribution,
-                    opts.seed,
+                    self.model,
+                    &self.distribution,
+                    self.opts.seed,
                     i,
-                    opts.jacobian,
-                    basis.as_ref().map(|(v, _)| v),
+                    self.opts.jacobian,
+                    self.basis,
                 )
             })
             .collect();
-        let mut failures = Vec::new();
-        let c = e - s;
-        let mut m_arr = Array2::<f64>::zeros((c, d_m));
-        let mut q_arr = Array2::<f64>::from_elem((c, d_q), f64::NAN);
-        let mut j_arr = jac_cols.map(|cols| Array3::<f32>::from_elem((c, d_q, cols), f32::NAN));
+        let (c, d_m, d_q) = (e - s, self.model.input_dim(), self.model.output_dim());
+        let mut out = ChunkArrays {
+            m: Array2::<f64>::zeros((c, d_m)),
+            q: Array2::<f64>::from_elem((c, d_q), f64::NAN),
+            j: self
+                .jac_cols
+                .map(|cols| Array3::<f32>::from_elem((c, d_q, cols), f32::NAN)),
+            failures: Vec::new(),
+        };
         for (row, sample) in samples.into_iter().enumerate() {
             match sample {
                 Sample::Solved { m, q, jacobian } => {
-                    m_arr.row_mut(row).assign(&ndarray::ArrayView1::from(&m));
-                    q_arr.row_mut(row).assign(&ndarray::ArrayView1::from(&q));
-                    if let (Some(j), Some(values)) = (j_arr.as_mut(), jacobian) {
+                    out.m.row_mut(row).assign(&ndarray::ArrayView1::from(&m));
+                    out.q.row_mut(row).assign(&ndarray::ArrayView1::from(&q));
+                    if let (Some(j), Some(values)) = (out.j.as_mut(), jacobian) {
                         j.index_axis_mut(ndarray::Axis(0), row)
                             .as_slice_mut()
                             .expect("standard layout")
@@ -495,52 +527,92 @@ pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
                 }
                 Sample::Failed { m, reason } => {
                     let sample = s + row;
-                    if !opts.allow_failures {
-                        progress.abandon();
+                    if !self.opts.allow_failures {
                         return Err(Error::numerical(
                             format!("sample {sample}"),
                             format!("{reason} (rerun with --allow-failures to record failed samples and go on)"),
                         ));
                     }
-                    m_arr.row_mut(row).assign(&ndarray::ArrayView1::from(&m));
-                    failures.push(Failure { sample, reason });
+                    out.m.row_mut(row).assign(&ndarray::ArrayView1::from(&m));
+                    out.failures.push(Failure { sample, reason });
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// Computes chunk `s..e` and writes it: its arrays, then its record.
+    fn write_chunk(&self, store: &ChunkStore, (s, e): (usize, usize)) -> Result<ChunkRecord> {
+        let t0 = Instant::now();
+        let arrays = self.compute((s, e))?;
         let stem = chunk_stem(s, e);
-        let mut files = BTreeMap::new();
-        let mut write = |key: &str, bytes: Vec<u8>| -> Result<()> {
-            let name = format!("{key}_{stem}.npy");
-            write_atomic(dir.join(&name), |w| w.write_all(&bytes))?;
-            files.insert(
-                key.to_string(),
-                FileRecord {
-                    name,
-                    checksum: checksum::hex(&bytes),
-                },
-            );
-            Ok(())
-        };
-        write("m", npy_bytes(&m_arr))?;
-        write("q", npy_bytes(&q_arr))?;
-        if let Some(j) = &j_arr {
-            write("J", npy_bytes(j))?;
+        let name = |key: &str| format!("{key}_{stem}.npy");
+        let mut files = vec![
+            ("m", name("m"), npy_bytes(&arrays.m)),
+            ("q", name("q"), npy_bytes(&arrays.q)),
+        ];
+        if let Some(j) = &arrays.j {
+            files.push(("J", name("J"), npy_bytes(j)));
         }
         let record = ChunkRecord {
             start: s,
             end: e,
-            files,
-            failures,
+            files: store.write_files(files)?,
+            failures: arrays.failures,
             wall_s: t0.elapsed().as_secs_f64(),
         };
-        let text = serde_json::to_string_pretty(&record).expect("records serialize");
-        write_atomic(dir.join(format!("chunk_{stem}.json")), |w| {
-            w.write_all(text.as_bytes())
-        })?;
+        store.commit(&chunk_record_name(s, e), &record)?;
+        Ok(record)
+    }
+}
+
+/// Generates (or resumes) the data set described by `opts` for `problem`.
+pub fn generate(problem: &Problem, opts: &GenerateOptions) -> Result<Manifest> {
+    check_counts(opts)?;
+    let model = problem.model()?;
+    let prior = problem.prior()?;
+    let (d_m, d_q) = (model.input_dim(), model.output_dim());
+    let inputs = Inputs::read(problem, opts, d_m)?;
+    let jac_cols = inputs.jacobian_cols(opts.jacobian, d_m);
+    let per_sample_jac = match opts.jacobian {
+        JacobianKind::None => 0,
+        JacobianKind::Full => d_q,
+        JacobianKind::Projected => jac_cols.unwrap_or(0).min(d_q),
+    };
+    let mut manifest = new_manifest(problem, model.as_ref(), opts, &inputs);
+    let (start, end) = (manifest.start, manifest.end);
+    let dir = &opts.out;
+    let store = ChunkStore::open(dir)?;
+    check_same_job(dir, &manifest)?;
+    let ranges = ChunkStore::ranges(start, end, opts.chunk_size);
+    let mut done = completed_chunks(&store, &ranges);
+    rebuild(&mut manifest, &done, per_sample_jac);
+    manifest.write(dir)?;
+    let finished = done.values().map(|c| c.end - c.start).sum();
+    let progress = progress_bar(opts, end - start, model.name(), finished);
+    let job = Job {
+        model: model.as_ref(),
+        distribution: Distribution {
+            prior: &prior,
+            laplace: inputs.laplace.as_ref(),
+            given: inputs.given.as_ref().map(|(m, _)| m),
+        },
+        basis: inputs.basis.as_ref().map(|(v, _)| v),
+        jac_cols,
+        opts,
+    };
+    let run_start = Instant::now();
+    for &(s, e) in &ranges {
+        if done.contains_key(&s) {
+            continue;
+        }
+        let record = job
+            .write_chunk(&store, (s, e))
+            .inspect_err(|_| progress.abandon())?;
         done.insert(s, record);
-        rebuild(&mut manifest, &done);
+        rebuild(&mut manifest, &done, per_sample_jac);
         manifest.write(dir)?;
-        progress.inc(c as u64);
+        progress.inc((e - s) as u64);
     }
     progress.finish_and_clear();
     eprintln!(

@@ -85,12 +85,7 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// One file of a chunk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileRecord {
-    pub name: String,
-    pub checksum: String,
-}
+pub use crate::store::FileRecord;
 
 /// One completed chunk: samples `start..end`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +96,12 @@ pub struct ChunkRecord {
     pub files: BTreeMap<String, FileRecord>,
     pub failures: Vec<Failure>,
     pub wall_s: f64,
+}
+
+impl crate::store::ChunkFiles for ChunkRecord {
+    fn files(&self) -> &BTreeMap<String, FileRecord> {
+        &self.files
+    }
 }
 
 /// Cost of generating the folder's completed chunks.
@@ -195,4 +196,9 @@ impl Manifest {
 /// The file stem of samples `start..end`.
 pub fn chunk_stem(start: usize, end: usize) -> String {
     format!("{start:08}_{end:08}")
+}
+
+/// The name of the record of chunk `start..end`: `chunk_SSSSSSSS_EEEEEEEE.json`.
+pub fn chunk_record_name(start: usize, end: usize) -> String {
+    format!("chunk_{}.json", chunk_stem(start, end))
 }
