@@ -3,8 +3,9 @@
 //!
 //! The modules follow the pipeline: finite elements ([`fem`]) → PDE models ([`models`]) → prior
 //! ([`prior`]) → the differentiable-map abstraction shared with surrogates ([`map`]) → data misfit
-//! ([`misfit`]); [`problem`] reads problem files, [`io`] writes what numpy and ParaView read, and
-//! [`cli`] is the `dino` command.
+//! ([`misfit`]); [`problem`] reads problem files, [`io`] writes what numpy and ParaView read,
+//! [`workflow`] runs whole tasks (inference, comparison, training, OUU) from typed configs to
+//! typed outcomes, and [`cli`] is the `dino` command.
 
 pub mod bases;
 pub mod cli;
@@ -27,6 +28,7 @@ pub mod report;
 pub mod rng;
 pub mod store;
 pub mod taylor;
+pub mod workflow;
 
 pub use error::{Error, Result};
 pub use map::{DifferentiableMap, Linearization};

@@ -1,4 +1,5 @@
 //! Reports: plots users can look at.
 
 pub mod field;
+pub mod inference;
 pub mod svg;
