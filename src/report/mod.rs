@@ -2,4 +2,6 @@
 
 pub mod field;
 pub mod inference;
+pub mod study;
 pub mod svg;
+pub mod training;
