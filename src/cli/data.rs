@@ -4,27 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::data::{load, merge, Dataset};
-use crate::error::{Error, Result};
-use crate::problem::Problem;
+use crate::data::{load, merge};
+use crate::error::Result;
 
-/// Loads data folders and refuses data made for another problem (hash of file + mesh).
-pub(crate) fn load_for(problem: &Problem, dirs: &[PathBuf]) -> Result<Dataset> {
-    let data = load(dirs)?;
-    if data.manifest.problem.hash != problem.hash() {
-        return Err(Error::invalid(
-            dirs[0].join("manifest.json").display().to_string(),
-            "problem.hash",
-            format!(
-                "{} (the problem {} with its mesh)",
-                problem.hash(),
-                problem.path.display()
-            ),
-            &data.manifest.problem.hash,
-        ));
-    }
-    Ok(data)
-}
+pub(crate) use crate::workflow::inputs::load_data_for as load_for;
 
 /// Arguments of `dino data`.
 #[derive(Debug, Args)]

@@ -11,19 +11,9 @@ mod train;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::{Error, Result};
-use crate::problem::Problem;
+use crate::error::Result;
 
-/// Reads a problem file, with the mesh size overridden by `--mesh`.
-pub(crate) fn load_problem(path: &std::path::Path, mesh: Option<i64>) -> Result<Problem> {
-    let problem = Problem::load(path)?;
-    match mesh {
-        Some(n) => problem.with_mesh(n).map_err(|_| {
-            Error::invalid("command line", "--mesh", "an integer between 1 and 4096", n)
-        }),
-        None => Ok(problem),
-    }
-}
+pub(crate) use crate::workflow::inputs::load_problem;
 
 /// Derivative-informed neural operators for PDE-constrained outer-loop problems.
 #[derive(Debug, Parser)]

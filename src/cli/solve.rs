@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::error::Result;
 use crate::io::npy::{read_vector, write_matrix};
@@ -42,18 +42,69 @@ pub struct SolveArgs {
     mesh: Option<i64>,
 }
 
+/// Where the parameter came from.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Parameter {
+    File { file: PathBuf },
+    PriorSample { prior_sample_seed: u64 },
+}
+
+/// What `dino solve` prints (or writes to `--out`): q(m), J v, files written, timings.
+#[derive(Debug, Serialize)]
+struct SolveReport {
+    problem: PathBuf,
+    model: String,
+    mesh: usize,
+    input_dim: usize,
+    output_dim: usize,
+    parameter: Parameter,
+    q: Vec<f64>,
+    /// Newton iterations and residual norms of a nonlinear PDE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newton_iterations: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    residual_norms: Option<Vec<f64>>,
+    /// J v for `--direction v`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jv: Option<Vec<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jacobian_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vtk_file: Option<PathBuf>,
+    timings_s: Timings,
+}
+
+/// Seconds per stage.
+#[derive(Debug, Serialize)]
+struct Timings {
+    assembly: f64,
+    factorization: f64,
+    solve: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jvp: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jacobian: Option<f64>,
+    total: f64,
+}
+
 pub fn run(args: SolveArgs) -> Result<()> {
     let start = Instant::now();
     let problem = super::load_problem(&args.problem, args.mesh)?;
     let model = problem.model()?;
     let d_m = model.input_dim();
     let (m, parameter) = match (&args.param, args.sample) {
-        (Some(path), _) => (read_vector(path, d_m, "--param")?, json!({ "file": path })),
+        (Some(path), _) => (
+            read_vector(path, d_m, "--param")?,
+            Parameter::File { file: path.clone() },
+        ),
         (None, Some(seed)) => {
             let prior = problem.prior()?;
             (
                 prior.sample(&mut stream(seed, Purpose::PriorSample, 0)),
-                json!({ "prior_sample_seed": seed }),
+                Parameter::PriorSample {
+                    prior_sample_seed: seed,
+                },
             )
         }
         (None, None) => unreachable!("clap requires --param or --sample"),
@@ -66,35 +117,40 @@ pub fn run(args: SolveArgs) -> Result<()> {
 
     let lin = model.solve_pde(&m)?;
     let stats = lin.stats();
-    let mut report = json!({
-        "problem": problem.path,
-        "model": model.name(),
-        "mesh": problem.mesh_size(),
-        "input_dim": d_m,
-        "output_dim": model.output_dim(),
-        "parameter": parameter,
-        "q": lin.output(),
-    });
-    if stats.newton_iterations > 0 {
-        report["newton_iterations"] = json!(stats.newton_iterations);
-        report["residual_norms"] = json!(stats.residual_norms);
-    }
-    let mut t = json!({
-        "assembly": stats.assembly_s,
-        "factorization": stats.factorization_s,
-        "solve": stats.solve_s,
-    });
+    let iterated = stats.newton_iterations > 0;
+    let mut report = SolveReport {
+        problem: problem.path.clone(),
+        model: model.name().to_string(),
+        mesh: problem.mesh_size(),
+        input_dim: d_m,
+        output_dim: model.output_dim(),
+        parameter,
+        q: lin.output().to_vec(),
+        newton_iterations: iterated.then_some(stats.newton_iterations),
+        residual_norms: iterated.then(|| stats.residual_norms.clone()),
+        jv: None,
+        jacobian_file: None,
+        vtk_file: None,
+        timings_s: Timings {
+            assembly: stats.assembly_s,
+            factorization: stats.factorization_s,
+            solve: stats.solve_s,
+            jvp: None,
+            jacobian: None,
+            total: 0.0,
+        },
+    };
     if let Some(v) = direction {
         let t0 = Instant::now();
-        report["jv"] = json!(lin.jvp(&v));
-        t["jvp"] = json!(t0.elapsed().as_secs_f64());
+        report.jv = Some(lin.jvp(&v));
+        report.timings_s.jvp = Some(t0.elapsed().as_secs_f64());
     }
     if let Some(path) = &args.jacobian {
         let t0 = Instant::now();
         let jac = lin.jacobian();
-        t["jacobian"] = json!(t0.elapsed().as_secs_f64());
+        report.timings_s.jacobian = Some(t0.elapsed().as_secs_f64());
         write_matrix(path, &jac)?;
-        report["jacobian_file"] = json!(path);
+        report.jacobian_file = Some(path.clone());
     }
     if let Some(path) = &args.vtk {
         let mut fields = vec![
@@ -117,10 +173,9 @@ pub fn run(args: SolveArgs) -> Result<()> {
             });
         }
         write_vtu(path, model.mesh(), &fields)?;
-        report["vtk_file"] = json!(path);
+        report.vtk_file = Some(path.clone());
     }
-    t["total"] = json!(start.elapsed().as_secs_f64());
-    report["timings_s"] = t;
+    report.timings_s.total = start.elapsed().as_secs_f64();
     let text = serde_json::to_string_pretty(&report).expect("JSON of numbers and strings");
     match &args.out {
         Some(path) => {
