@@ -21,7 +21,8 @@ use super::mlp::Mlp;
 use super::samples::Samples;
 use super::settings::{EpochRecord, TrainSettings};
 use crate::error::{Error, Result};
-use crate::io::{checksum, write_atomic};
+use crate::io::write_atomic;
+use crate::store::Fingerprint;
 
 /// What `state.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,12 +69,22 @@ pub fn fingerprint(
         bytes.extend(w.iter().chain(b).flat_map(|v| v.to_le_bytes()));
     }
     let shapes: Vec<(usize, usize)> = layers.iter().map(|l| (l.2, l.3)).collect();
-    format!(
-        "{}|{}|{shapes:?}|{}",
-        serde_json::to_string(settings).expect("serializable"),
-        serde_json::to_string(&loss).expect("serializable"),
-        checksum::hex(&bytes)
-    )
+    /// What a training state depends on.
+    #[derive(serde::Serialize)]
+    struct RunKey<'a> {
+        settings: &'a TrainSettings,
+        loss: Loss,
+        shapes: Vec<(usize, usize)>,
+        /// The data and initial weights.
+        bytes: Fingerprint,
+    }
+    let key = RunKey {
+        settings,
+        loss,
+        shapes,
+        bytes: Fingerprint::of_bytes(&bytes),
+    };
+    Fingerprint::of(&key).to_string()
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {

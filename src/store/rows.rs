@@ -51,6 +51,13 @@ impl RowsFile {
         Some(())
     }
 
+    /// Empties the file (creating it): a run that starts from no checkpoint.
+    pub fn clear(&self) -> Result<()> {
+        std::fs::File::create(&self.path)
+            .map(drop)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
     /// Appends rows (flat: a multiple of `width` values) and syncs the file.
     pub fn append(&self, values: &[f64]) -> Result<()> {
         debug_assert!(self.width == 0 || values.len() % self.width == 0);

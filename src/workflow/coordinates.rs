@@ -16,6 +16,7 @@ use crate::nn::dipnet::InputBasis;
 use crate::nn::train::Samples;
 use crate::nn::{JacobianData, JacobianTerm, Loss, ReducedCoordinates};
 use crate::problem::Problem;
+use crate::store::check_made_for;
 
 /// Loss functions by name (as the CLI and configs spell them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -89,17 +90,15 @@ pub fn device(name: DeviceName) -> Result<burn::tensor::Device> {
 /// A basis folder, refused when it was made for another problem.
 pub(crate) fn load_basis(dir: &Path, problem: &Problem) -> Result<Basis> {
     let basis = Basis::load(dir)?;
-    if basis.info.problem_hash != problem.hash() && !basis.info.problem_hash.is_empty() {
-        return Err(Error::invalid(
-            dir.join("basis.json").display().to_string(),
+    // bases made before the hash was recorded carry none
+    if !basis.info.problem_hash.is_empty() {
+        check_made_for(
+            &dir.join("basis.json"),
             "problem_hash",
-            format!(
-                "{} (the problem {})",
-                problem.hash(),
-                problem.path.display()
-            ),
             &basis.info.problem_hash,
-        ));
+            &problem.hash(),
+            &problem.path,
+        )?;
     }
     Ok(basis)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{load, Dataset};
 use crate::error::{Error, Result};
 use crate::problem::Problem;
+use crate::store::check_made_for;
 
 /// Reads a problem file, with the mesh size overridden by `mesh`.
 pub fn load_problem(path: &Path, mesh: Option<i64>) -> Result<Problem> {
@@ -21,17 +22,12 @@ pub fn load_problem(path: &Path, mesh: Option<i64>) -> Result<Problem> {
 /// Loads data folders and refuses data made for another problem (hash of file + mesh).
 pub fn load_data_for(problem: &Problem, dirs: &[PathBuf]) -> Result<Dataset> {
     let data = load(dirs)?;
-    if data.manifest.problem.hash != problem.hash() {
-        return Err(Error::invalid(
-            dirs[0].join("manifest.json").display().to_string(),
-            "problem.hash",
-            format!(
-                "{} (the problem {} with its mesh)",
-                problem.hash(),
-                problem.path.display()
-            ),
-            &data.manifest.problem.hash,
-        ));
-    }
+    check_made_for(
+        &dirs[0].join("manifest.json"),
+        "problem.hash",
+        &data.manifest.problem.hash,
+        &problem.hash(),
+        &problem.path,
+    )?;
     Ok(data)
 }

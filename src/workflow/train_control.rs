@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::nn::model_file::{Architecture, TrainedFor};
 use crate::nn::{DipNet, JacobianTerm, Mlp, MlpShape, ModelRecord, ReducedCoordinates, Surrogate};
 use crate::problem::Problem;
+use crate::store::check_made_for;
 
 /// Checks the control data against the problem and the basis; the input rank r_M.
 fn checked_rank(
@@ -24,18 +25,13 @@ fn checked_rank(
     basis: &Basis,
     data: &ControlDataset,
 ) -> Result<usize> {
-    if data.manifest.problem_hash != problem.hash() {
-        return Err(Error::invalid(
-            dir.join("manifest.json").display().to_string(),
-            "problem_hash",
-            format!(
-                "{} (the problem {})",
-                problem.hash(),
-                problem.path.display()
-            ),
-            &data.manifest.problem_hash,
-        ));
-    }
+    check_made_for(
+        &dir.join("manifest.json"),
+        "problem_hash",
+        &data.manifest.problem_hash,
+        &problem.hash(),
+        &problem.path,
+    )?;
     let r_m = config.input_rank.unwrap_or(basis.info.rank);
     if r_m == 0 || r_m > basis.info.rank || basis.encoder.nrows() != data.m.ncols() {
         return Err(Error::invalid(

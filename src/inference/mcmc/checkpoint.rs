@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{ChainState, McmcSettings};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::store::RowsFile;
 
 /// The state file of chain `c` in `dir`.
 pub(super) fn state_path(dir: &Path, c: usize) -> PathBuf {
@@ -30,10 +31,20 @@ pub(super) fn resume(
         return None;
     }
     let rows = s.steps.saturating_sub(settings.burn_in);
-    s.qoi = read_qoi_trace(&qoi_trace_path(path), rows, width)?;
+    let trace = qoi_trace(path, width);
+    trace.truncate_to(rows)?;
+    s.qoi = match width {
+        0 => vec![vec![]; rows],
+        w => trace
+            .read(rows)
+            .ok()?
+            .chunks(w)
+            .map(<[f64]>::to_vec)
+            .collect(),
+    };
     if settings.sample_every > 0 {
         let saved = saved_sample_rows(s.steps, settings);
-        cut_rows(&samples_path(path), saved, s.m.len())?;
+        saved_states(path, s.m.len()).truncate_to(saved)?;
     }
     Some(s)
 }
@@ -41,6 +52,8 @@ pub(super) fn resume(
 /// The writer of one chain's checkpoint: what of the QoI trace and the saved states is on disk.
 pub(super) struct Checkpoint<'a> {
     path: &'a Path,
+    trace: RowsFile,
+    samples: RowsFile,
     sample_every: usize,
     /// QoI rows already in the trace file.
     rows_written: usize,
@@ -53,19 +66,21 @@ impl<'a> Checkpoint<'a> {
     /// trace and samples files.
     pub(super) fn open(path: &'a Path, s: &ChainState, settings: &McmcSettings) -> Result<Self> {
         let rows_written = s.qoi.len();
+        let width = s.qoi.first().map_or(0, Vec::len);
+        let (trace, samples) = (qoi_trace(path, width), saved_states(path, s.m.len()));
         if rows_written == 0 {
-            let trace = qoi_trace_path(path);
-            if let Some(dir) = trace.parent() {
+            if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            std::fs::File::create(&trace).map_err(|e| Error::io(&trace, e))?;
+            trace.clear()?;
             if settings.sample_every > 0 {
-                let samples = samples_path(path);
-                std::fs::File::create(&samples).map_err(|e| Error::io(&samples, e))?;
+                samples.clear()?;
             }
         }
         Ok(Checkpoint {
             path,
+            trace,
+            samples,
             sample_every: settings.sample_every,
             rows_written,
             pending_samples: Vec::new(),
@@ -79,13 +94,10 @@ impl<'a> Checkpoint<'a> {
 
     /// Writes the new trace rows and saved states, then the state.
     pub(super) fn write(&mut self, s: &ChainState) -> Result<()> {
-        append_rows(
-            &qoi_trace_path(self.path),
-            &s.qoi[self.rows_written..].concat(),
-        )?;
+        self.trace.append(&s.qoi[self.rows_written..].concat())?;
         self.rows_written = s.qoi.len();
         if self.sample_every > 0 {
-            append_rows(&samples_path(self.path), &self.pending_samples)?;
+            self.samples.append(&self.pending_samples)?;
             self.pending_samples.clear();
         }
         let text = serde_json::to_string(s).expect("serializable chain");
@@ -93,14 +105,15 @@ impl<'a> Checkpoint<'a> {
     }
 }
 
-/// `chain_C.qoi` beside the state file `chain_C.json`.
-fn qoi_trace_path(state: &Path) -> PathBuf {
-    state.with_extension("qoi")
+/// `chain_C.qoi` beside the state file `chain_C.json`: one row of `width` QoIs per
+/// post-burn-in step.
+fn qoi_trace(state: &Path, width: usize) -> RowsFile {
+    RowsFile::new(state.with_extension("qoi"), width)
 }
 
-/// `chain_C.samples` beside the state file `chain_C.json`: the saved states.
-fn samples_path(state: &Path) -> PathBuf {
-    state.with_extension("samples")
+/// `chain_C.samples` beside the state file `chain_C.json`: the saved states (rows of d_M).
+fn saved_states(state: &Path, d_m: usize) -> RowsFile {
+    RowsFile::new(state.with_extension("samples"), d_m)
 }
 
 /// States saved after `steps` steps: every `sample_every`-th post-burn-in step.
@@ -122,64 +135,9 @@ pub fn read_saved_samples(
     let mut values = Vec::new();
     let mut rows = 0;
     for c in chains {
-        let path = samples_path(&state_path(checkpoint_dir, c.chain));
         let n = saved_sample_rows(c.steps, settings);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        if bytes.len() < n * d * 8 {
-            return Err(Error::invalid(
-                path.display().to_string(),
-                "saved samples",
-                format!("{n} rows of {d} float64"),
-                format!("{} bytes", bytes.len()),
-            ));
-        }
-        values.extend(
-            bytes[..n * d * 8]
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-        );
+        values.extend(saved_states(&state_path(checkpoint_dir, c.chain), d).read(n)?);
         rows += n;
     }
     Ok(ndarray::Array2::from_shape_vec((rows, d), values).expect("rows × d values"))
-}
-
-/// Appends rows (flat, little-endian f64) to a trace or samples file and syncs it.
-fn append_rows(path: &Path, values: &[f64]) -> Result<()> {
-    use std::io::Write;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    file.write_all(&bytes)
-        .and_then(|_| file.sync_data())
-        .map_err(|e| Error::io(path, e))
-}
-
-/// The first `rows` rows of `width` values of a trace file, which is cut to them (rows appended
-/// after the last state was written are dropped); `None` when the file holds fewer.
-fn read_qoi_trace(path: &Path, rows: usize, width: usize) -> Option<Vec<Vec<f64>>> {
-    cut_rows(path, rows, width)?;
-    let bytes = std::fs::read(path).ok()?;
-    let values: Vec<f64> = bytes
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect();
-    Some(values.chunks(width).map(<[f64]>::to_vec).collect())
-}
-
-/// Cuts a file of f64 rows of `width` to its first `rows` rows (rows appended after the last
-/// state was written are dropped); `None` when it is missing or holds fewer.
-fn cut_rows(path: &Path, rows: usize, width: usize) -> Option<()> {
-    let need = (rows * width * 8) as u64;
-    let len = std::fs::metadata(path).ok()?.len();
-    if len < need {
-        return None;
-    }
-    if len > need {
-        let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
-        file.set_len(need).ok()?;
-    }
-    Some(())
 }

@@ -36,6 +36,7 @@ use crate::nn::Surrogate;
 use crate::prior::BiLaplacianPrior;
 use crate::problem::Problem;
 use crate::rng::{stream, Purpose};
+use crate::store::Fingerprint;
 
 /// What to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -593,8 +594,27 @@ fn sample(
     })
 }
 
-/// The chains' resume fingerprint: everything their states depend on but the chain length (a
-/// longer run continues a shorter one), the centre and the subspace included.
+/// What the chains' states depend on, but the chain length (a longer run continues a shorter
+/// one): a chain checkpoint resumes only under the same key.
+#[derive(Serialize)]
+struct ChainKey<'a> {
+    problem_hash: String,
+    true_seed: u64,
+    forward_map: &'a str,
+    kernel: KernelKind,
+    step: f64,
+    burn_in: usize,
+    chains: usize,
+    seed: u64,
+    rank: usize,
+    subchain: usize,
+    leapfrog_steps: usize,
+    leapfrog_size: f64,
+    /// The fingerprint of the centre's (and the subspace's) bytes.
+    center: Fingerprint,
+}
+
+/// The chains' resume fingerprint ([`ChainKey`]).
 fn fingerprint(
     problem: &Problem,
     label: &str,
@@ -607,21 +627,22 @@ fn fingerprint(
     if let Some(v) = subspace {
         center_bytes.extend(v.iter().flat_map(|v| v.to_le_bytes()));
     }
-    format!(
-        "v4-{}-{}-{label}-{:?}-{}-{}-{}-{}-{}-{}-{}-{}-{}",
-        problem.hash(),
-        opts.true_seed,
-        settings.kernel,
-        settings.step,
-        opts.burn_in,
-        opts.chains,
-        opts.seed,
-        opts.rank,
-        settings.subchain,
-        settings.leapfrog_steps,
-        settings.leapfrog_size,
-        crate::io::checksum::hex(&center_bytes)
-    )
+    let key = ChainKey {
+        problem_hash: problem.hash(),
+        true_seed: opts.true_seed,
+        forward_map: label,
+        kernel: settings.kernel,
+        step: settings.step,
+        burn_in: opts.burn_in,
+        chains: opts.chains,
+        seed: opts.seed,
+        rank: opts.rank,
+        subchain: settings.subchain,
+        leapfrog_steps: settings.leapfrog_steps,
+        leapfrog_size: settings.leapfrog_size,
+        center: Fingerprint::of_bytes(&center_bytes),
+    };
+    Fingerprint::of(&key).to_string()
 }
 
 /// The mMALA subspace V from `dir/decoder.npy`, checked to be R-orthonormal (Vᵀ R V = I).
