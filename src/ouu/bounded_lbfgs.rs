@@ -12,10 +12,10 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Stopping and line-search parameters (defaults as scipy's L-BFGS-B in the reference drivers).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct BoundedLbfgsSettings {
     pub max_iterations: usize,
     /// Number of (s, y) pairs kept.
@@ -42,7 +42,7 @@ impl Default for BoundedLbfgsSettings {
 }
 
 /// Why the optimizer stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoundedStop {
     ProjectedGradient,
@@ -52,7 +52,7 @@ pub enum BoundedStop {
 }
 
 /// One iteration's record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BoundedIteration {
     pub iteration: usize,
     pub value: f64,

@@ -17,7 +17,7 @@ use super::risk::{RiskMeasure, SmoothPlus};
 use crate::error::Error;
 
 /// A sample whose model evaluation failed: which one, at which control, and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SampleFailure {
     pub sample: usize,
     pub reason: String,

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bounded_lbfgs::{minimize_bounded, BoundedIteration, BoundedLbfgsSettings, BoundedStop};
 use super::qoi::ControlQoi;
@@ -44,7 +44,7 @@ pub struct OuuSolution {
 }
 
 /// Statistics of Q over samples: mean, standard deviation, VaR_α and exact sample CVaR_α.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct QoiStatistics {
     pub samples: usize,
     pub mean: f64,

@@ -2,6 +2,7 @@
 
 pub mod field;
 pub mod inference;
+pub mod ouu;
 pub mod study;
 pub mod svg;
 pub mod training;

@@ -6,6 +6,7 @@
 //! - [`compare`]: the same posterior sampled with the PDE and with a DINO, side by side;
 //! - [`train`]: a DIPNet / generic network / MR-DINO into a model folder;
 //! - [`eval`]: test accuracies of a trained surrogate;
+//! - [`ouu`]: risk-averse optimal control under uncertainty (SAA of a risk measure of the QoI);
 //! - [`study`]: the paper's accuracy study (losses × training-set sizes × networks).
 
 pub mod compare;
@@ -13,6 +14,7 @@ pub mod coordinates;
 pub mod eval;
 pub mod infer;
 pub mod inputs;
+pub mod ouu;
 pub mod study;
 pub mod train;
 mod train_control;
