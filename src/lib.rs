@@ -32,3 +32,4 @@ pub mod workflow;
 
 pub use error::{Error, Result};
 pub use map::{DifferentiableMap, Linearization};
+pub use misfit::{GaussianMisfit, Misfit, NoiseCovariance};

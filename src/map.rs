@@ -89,13 +89,18 @@ pub trait Linearization: Send + Sync {
     fn second_order_action(&self, _w: &[f64], _v: &[f64]) -> Option<Vec<f64>> {
         None
     }
-    /// The full Hessian action of the misfit ½‖q − d‖²_{Γ⁻¹} with Γ = σ² I at this point:
+    /// The full Hessian action of the misfit ½‖q − d‖²_{Γ⁻¹} at this point:
     /// JᵀΓ⁻¹J v + (Σ_k w_k ∇²q_k) v with the weighted residual w = Γ⁻¹(q − d); `None` without
     /// second derivatives. The default adds the two parts; PDE maps fuse them into one
     /// incremental state and one adjoint solve.
-    fn misfit_hessian_action(&self, w: &[f64], noise_variance: f64, v: &[f64]) -> Option<Vec<f64>> {
+    fn misfit_hessian_action(
+        &self,
+        w: &[f64],
+        noise: &crate::misfit::NoiseCovariance,
+        v: &[f64],
+    ) -> Option<Vec<f64>> {
         let mut h = self.second_order_action(w, v)?;
-        let jv: Vec<f64> = self.jvp(v).iter().map(|x| x / noise_variance).collect();
+        let jv = noise.precision_mul(&self.jvp(v));
         h.iter_mut().zip(self.vjp(&jv)).for_each(|(a, b)| *a += b);
         Some(h)
     }

@@ -13,6 +13,7 @@ use dino::inference::{
 };
 use dino::map::DifferentiableMap;
 use dino::misfit::GaussianMisfit;
+use dino::misfit::Misfit;
 use dino::models::ElementwiseQuadratic;
 use dino::taylor::TaylorTest;
 use ndarray::{Array1, Array2};
@@ -30,7 +31,7 @@ fn linear_map(k: usize, scale: f64) -> ElementwiseQuadratic {
 /// Exact posterior mean and covariance of the linear–Gaussian problem.
 fn exact_posterior(post: &Posterior<'_>, b: &Array2<f64>) -> (Vec<f64>, Array2<f64>) {
     let n = b.ncols();
-    let sigma2 = post.misfit.noise_variance();
+    let sigma2 = post.misfit.noise().isotropic_variance().unwrap();
     let mut h = Array2::zeros((n, n));
     for j in 0..n {
         let mut e = vec![0.0; n];

@@ -30,6 +30,7 @@
 //! leapfrog step then costs O(r_M r) plus the network, nothing of size d_M. Any other map is
 //! linearized at m and pulled back with Jᵀ w (one forward and one adjoint solve for the PDE).
 
+use crate::misfit::Misfit;
 use std::sync::Arc;
 
 use ndarray::{Array1, Array2, ArrayView1};
@@ -210,7 +211,6 @@ impl<'a> SubspaceHmc<'a> {
     /// corrected map q + e₀ + ΔJ (m − m₀)).
     fn evaluate(&self, c: Array1<f64>, frozen: Arc<Frozen>) -> Result<HmcPoint> {
         let misfit = &self.post.misfit;
-        let (data, variance) = (misfit.data(), misfit.noise_variance());
         let shift = match (self.correction, &frozen.shift) {
             (Some(k), Some(s)) => Some(s + &k.slope_in_subspace().dot(&c)),
             _ => None,
@@ -221,12 +221,7 @@ impl<'a> SubspaceHmc<'a> {
                 None => q.to_vec(),
             }
         };
-        let weighted = |q: &[f64]| -> Vec<f64> {
-            q.iter()
-                .zip(data)
-                .map(|(q, d)| (q - d) / variance)
-                .collect()
-        };
+        let weighted = |q: &[f64]| misfit.weighted_residual(q);
         let (q, w, mut gradient) = match (&self.encoder_product, &frozen.encoded) {
             (Some(b), Some(a)) => {
                 let e = a + &b.dot(&c);

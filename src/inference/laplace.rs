@@ -6,6 +6,7 @@
 //! Samples: x = m_MAP + (I − V diag(1 − 1/√(1+λ)) Vᵀ R) s with s ~ N(0, C), whose covariance is
 //! exactly C − V diag(λ/(1+λ)) Vᵀ. Pointwise variance: diag(C) − Σ_i λ_i/(1+λ_i) v_i².
 
+use crate::misfit::Misfit;
 use ndarray::Array2;
 
 use super::posterior::{Posterior, PosteriorPoint};

@@ -167,7 +167,12 @@ impl LocalGeometry {
             let shift = corr.shift_at(x);
             q.iter_mut().zip(&shift).for_each(|(q, s)| *q += s);
         }
-        let weighted_jacobian_t = jv.t().to_owned() / post.misfit.noise_variance();
+        let weighted_jacobian_t = post
+            .misfit
+            .noise()
+            .precision_mul_columns(jv.view())
+            .t()
+            .to_owned();
         let (eigenvalues, eigenvectors) = try_symmetric_eigen(&weighted_jacobian_t.dot(&jv))
             .ok_or_else(|| {
                 Error::invalid(
@@ -303,7 +308,7 @@ impl Subspace {
 mod tests {
     use super::*;
     use crate::map::DifferentiableMap;
-    use crate::misfit::GaussianMisfit;
+    use crate::misfit::{GaussianMisfit, Misfit};
     use crate::models::ElementwiseQuadratic;
     use crate::rng::{stream, Purpose};
     use crate::taylor::TaylorTest;

@@ -5,6 +5,7 @@
 //! with R = C⁻¹ the BiLaplacian prior precision. The map is the PDE or a surrogate: the
 //! algorithms on top never know which.
 
+use crate::misfit::Misfit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};

@@ -148,14 +148,18 @@ impl Linearization for ImplicitLinearization<'_> {
 
     /// JᵀΓ⁻¹J v + H_w v with one incremental state û and one adjoint solve: since
     /// Jᵀ y = −G A⁻ᵀ Bᵀ y, the Gauss–Newton part joins p̂'s right-hand side as −Bᵀ Γ⁻¹ B û.
-    fn misfit_hessian_action(&self, w: &[f64], noise_variance: f64, v: &[f64]) -> Option<Vec<f64>> {
+    fn misfit_hessian_action(
+        &self,
+        w: &[f64],
+        noise: &crate::misfit::NoiseCovariance,
+        v: &[f64],
+    ) -> Option<Vec<f64>> {
         let curvature = self.curvature.as_ref()?;
         let u_hat = self.incremental_state(v);
-        let jv: Vec<f64> = self
-            .observation
-            .apply(&self.full(&u_hat))
+        let jv: Vec<f64> = noise
+            .precision_mul(&self.observation.apply(&self.full(&u_hat)))
             .iter()
-            .map(|x| -x / noise_variance)
+            .map(|x| -x)
             .collect();
         let extra = self.observed_load(&jv);
         Some(self.second_order_with(curvature.as_ref(), w, &u_hat, v, Some(&extra)))

@@ -4,6 +4,7 @@
 //! forward solve only, no PDE derivatives). The Laplace terms of η are replaced by the mMALA
 //! log-ratio G(x, y) of [`crate::inference::mmala::log_reference_ratio`].
 
+use crate::misfit::Misfit;
 use ndarray::Array1;
 use rand_chacha::ChaCha8Rng;
 

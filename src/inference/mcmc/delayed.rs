@@ -25,6 +25,7 @@
 //! Both are the same rule — α₂ = min(1, π(y) Q(y, x) / (π(x) Q(x, y))) for the screened
 //! proposal Q = α₁ K — written out for a state-dependent and for a fixed approximation.
 
+use crate::misfit::Misfit;
 use rand_chacha::ChaCha8Rng;
 
 use super::kernel::{Kernel, Moved, Uniforms};

@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::inference::hmc::{HmcSettings, SubspaceHmc};
 use crate::inference::mmala::{AffineCorrection, BasisJacobian, LocalGeometry, Subspace};
 use crate::inference::posterior::Posterior;
+use crate::misfit::Misfit;
 use crate::rng::{stream, Purpose};
 
 /// The network part g of a surrogate that carries an affine part (an anchored DIPNet,

@@ -12,6 +12,7 @@
 //! a π_C-reversible Kⁿ; the PDE is consulted once every n surrogate steps (none when the
 //! sub-chain did not move), so long moves cost what a single DA step costs.
 
+use crate::misfit::Misfit;
 use ndarray::Array1;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

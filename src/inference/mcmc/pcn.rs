@@ -10,6 +10,7 @@
 //!
 //! ρ = √(1 − β²) with step β ∈ (0, 1].
 
+use crate::misfit::Misfit;
 use rand_chacha::ChaCha8Rng;
 
 use super::delayed::{corrected, Screen};
