@@ -4,8 +4,8 @@
 //! Reading a problem goes spec → validate → build:
 //! - [`spec`]: the file's sections as serde types (unknown keys and wrong types are errors
 //!   naming the file and the key);
-//! - [`validate`]: value checks, each error naming the field's dotted path;
-//! - [`build`]: the mesh, the PDE model, the prior and the control problem of a validated spec.
+//! - `validate`: value checks, each error naming the field's dotted path;
+//! - `build`: the mesh, the PDE model, the prior and the control problem of a validated spec.
 
 mod build;
 pub mod spec;

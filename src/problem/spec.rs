@@ -1,6 +1,6 @@
 //! The contents of a problem file as serde types: `[mesh]`, `[pde]` (selected by `model`),
 //! `[observations]`, `[prior]`, `[noise]`, `[control]`, `[qoi]`. Unknown keys and wrong types
-//! are parse errors naming the key; value checks are in [`super::validate`].
+//! are parse errors naming the key; value checks are in `problem::validate`.
 
 use serde::{Deserialize, Serialize};
 

@@ -33,11 +33,11 @@ use crate::rng::{stream, Purpose};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskKind {
-    /// E[Q]
+    /// E\[Q\]
     Mean,
-    /// E[Q] + β Var[Q]
+    /// E\[Q\] + β Var\[Q\]
     MeanVariance,
-    /// CVaR_α[Q] (smoothed Rockafellar–Uryasev)
+    /// CVaR_α\[Q\] (smoothed Rockafellar–Uryasev)
     Cvar,
 }
 
@@ -165,7 +165,7 @@ pub struct PdeCheck {
 pub struct OuuOutcome {
     pub problem: String,
     pub problem_hash: String,
-    /// "PDE" or "surrogate <folder>".
+    /// "PDE" or "surrogate FOLDER".
     pub model: String,
     pub risk: RiskMeasure,
     pub control_cost: f64,
