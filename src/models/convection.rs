@@ -13,14 +13,13 @@
 use std::time::Instant;
 
 use super::navier_stokes::FlowField;
-use super::{ForwardStats, ImplicitLinearization, PdeLinearization, PdeModel, SourceFn};
+use super::{ForwardStats, ImplicitLinearization, SourceFn};
 use crate::error::{check_finite_vector, Error, Result};
 use crate::fem::assembly::{load_vector, nonlinear_load, nonlinear_mass};
 use crate::fem::p2::P2Space;
 use crate::fem::quadrature::DEGREE4;
 use crate::fem::sparse::{LinearSolver, LuFactor};
 use crate::fem::{DofMap, Mesh, PointObservation, Side, SparsePattern};
-use crate::map::{DifferentiableMap, Linearization};
 use crate::newton::{self, NewtonSettings, NonlinearSystem};
 
 /// What defines a convection–reaction–diffusion problem besides the mesh and the flow.
@@ -248,29 +247,11 @@ impl NonlinearSystem for ConvectionSystem<'_> {
     }
 }
 
-impl DifferentiableMap for ConvectionModel {
-    fn input_dim(&self) -> usize {
-        self.mesh.num_vertices()
-    }
-    fn output_dim(&self) -> usize {
-        self.observation.len()
-    }
-    fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
-        Ok(Box::new(self.solve(m)?))
-    }
-}
-
-impl PdeModel for ConvectionModel {
-    fn name(&self) -> &'static str {
+implicit_pde_model!(
+    ConvectionModel,
+    |model| name: {
+        let _ = model;
         "convection_reaction_diffusion"
-    }
-    fn mesh(&self) -> &Mesh {
-        &self.mesh
-    }
-    fn solve_pde(&self, m: &[f64]) -> Result<Box<dyn PdeLinearization + '_>> {
-        Ok(Box::new(self.solve(m)?))
-    }
-    fn auxiliary_fields(&self) -> Vec<(&'static str, usize, &[f64])> {
-        vec![("velocity", 2, &self.vertex_velocity)]
-    }
-}
+    },
+    auxiliary: vec![("velocity", 2, &model.vertex_velocity)]
+);

@@ -13,13 +13,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{ForwardStats, ImplicitLinearization, PdeLinearization, PdeModel};
+use super::{ForwardStats, ImplicitLinearization};
 use crate::error::{check_finite_vector, Error, Result};
 use crate::fem::assembly::{load_vector, nonlinear_load, nonlinear_mass, ExpCoefficient};
 use crate::fem::quadrature::DEGREE4;
 use crate::fem::sparse::{CholeskyFactor, LinearSolver};
 use crate::fem::{DofMap, Mesh, PointObservation, Side, SparsePattern};
-use crate::map::{DifferentiableMap, Linearization};
 use crate::newton::{self, NewtonSettings, NonlinearSystem};
 
 /// A source term f(x, y).
@@ -447,26 +446,7 @@ impl NonlinearSystem for DiffusionSystem<'_> {
     }
 }
 
-impl DifferentiableMap for DiffusionModel {
-    fn input_dim(&self) -> usize {
-        self.mesh.num_vertices()
-    }
-    fn output_dim(&self) -> usize {
-        self.observation.len()
-    }
-    fn linearize(&self, m: &[f64]) -> Result<Box<dyn Linearization + '_>> {
-        Ok(Box::new(self.solve(m)?))
-    }
-}
-
-impl PdeModel for DiffusionModel {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn mesh(&self) -> &Mesh {
-        &self.mesh
-    }
-    fn solve_pde(&self, m: &[f64]) -> Result<Box<dyn PdeLinearization + '_>> {
-        Ok(Box::new(self.solve(m)?))
-    }
-}
+implicit_pde_model!(DiffusionModel, |model| name: model.name, auxiliary: {
+    let _ = model;
+    Vec::new()
+});

@@ -1,6 +1,49 @@
 //! PDE forward models (and an algebraic test map, [`ElementwiseQuadratic`]). Each implements [`DifferentiableMap`] (what the outer loops use) and
 //! [`PdeModel`] (what the CLI needs besides: the mesh, the state and the cost of a solve).
 
+/// The [`DifferentiableMap`] and [`PdeModel`] impls of an implicit PDE model: a type with fields
+/// `mesh` (parameter m ∈ ℝ^{#vertices}) and `observation` (q = B u ∈ ℝ^{#observations}) and a
+/// method `solve(m)` returning its [`ImplicitLinearization`]-backed linearization; `name` and
+/// `auxiliary` are expressions in `$this` (the model).
+macro_rules! implicit_pde_model {
+    ($model:ty, |$this:ident| name: $name:expr, auxiliary: $aux:expr) => {
+        impl $crate::map::DifferentiableMap for $model {
+            fn input_dim(&self) -> usize {
+                self.mesh.num_vertices()
+            }
+            fn output_dim(&self) -> usize {
+                self.observation.len()
+            }
+            fn linearize(
+                &self,
+                m: &[f64],
+            ) -> $crate::error::Result<Box<dyn $crate::map::Linearization + '_>> {
+                Ok(Box::new(self.solve(m)?))
+            }
+        }
+
+        impl $crate::models::PdeModel for $model {
+            fn name(&self) -> &'static str {
+                let $this = self;
+                $name
+            }
+            fn mesh(&self) -> &$crate::fem::Mesh {
+                &self.mesh
+            }
+            fn solve_pde(
+                &self,
+                m: &[f64],
+            ) -> $crate::error::Result<Box<dyn $crate::models::PdeLinearization + '_>> {
+                Ok(Box::new(self.solve(m)?))
+            }
+            fn auxiliary_fields(&self) -> Vec<(&'static str, usize, &[f64])> {
+                let $this = self;
+                $aux
+            }
+        }
+    };
+}
+
 pub mod controlled;
 pub mod convection;
 pub mod diffusion;
