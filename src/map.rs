@@ -90,17 +90,18 @@ pub trait Linearization: Send + Sync {
         None
     }
     /// The full Hessian action of the misfit ½‖q − d‖²_{Γ⁻¹} at this point:
-    /// JᵀΓ⁻¹J v + (Σ_k w_k ∇²q_k) v with the weighted residual w = Γ⁻¹(q − d); `None` without
+    /// JᵀΓ⁻¹J v + (Σ_k w_k ∇²q_k) v with the weighted residual w = Γ⁻¹(q − d) and Γ⁻¹ applied by
+    /// `noise_precision`; `None` without
     /// second derivatives. The default adds the two parts; PDE maps fuse them into one
     /// incremental state and one adjoint solve.
     fn misfit_hessian_action(
         &self,
         w: &[f64],
-        noise: &crate::misfit::NoiseCovariance,
+        noise_precision: &dyn Fn(&[f64]) -> Vec<f64>,
         v: &[f64],
     ) -> Option<Vec<f64>> {
         let mut h = self.second_order_action(w, v)?;
-        let jv = noise.precision_mul(&self.jvp(v));
+        let jv = noise_precision(&self.jvp(v));
         h.iter_mut().zip(self.vjp(&jv)).for_each(|(a, b)| *a += b);
         Some(h)
     }

@@ -10,7 +10,8 @@ use clap::Args;
 use crate::error::{Error, Result};
 use crate::inference::KernelKind;
 use crate::problem::Problem;
-use crate::report::inference::{compare_markdown, write_outcome, write_text};
+use crate::report::inference::{compare_markdown, write_outcome};
+use crate::report::write_text;
 use crate::workflow::compare::{self, CompareConfig};
 use crate::workflow::infer::{
     self, kernel_name, ForwardMap, InferConfig, InferOptions, Method, Optimizer, Progress,

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::report::ouu::{write_outputs, write_text};
+use crate::report::ouu::write_outputs;
+use crate::report::write_text;
 use crate::workflow::ouu::{OuuConfig, OuuOutcome, RiskKind};
 
 /// Risk measures as the CLI names them.

@@ -96,6 +96,7 @@ impl Misfit for GaussianMisfit {
     }
 
     fn hessian_action(&self, lin: &dyn Linearization, v: &[f64]) -> Option<Vec<f64>> {
-        lin.misfit_hessian_action(&self.weighted_residual(lin.output()), &self.noise, v)
+        let precision = |r: &[f64]| self.noise.precision_mul(r);
+        lin.misfit_hessian_action(&self.weighted_residual(lin.output()), &precision, v)
     }
 }

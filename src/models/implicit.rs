@@ -151,13 +151,12 @@ impl Linearization for ImplicitLinearization<'_> {
     fn misfit_hessian_action(
         &self,
         w: &[f64],
-        noise: &crate::misfit::NoiseCovariance,
+        noise_precision: &dyn Fn(&[f64]) -> Vec<f64>,
         v: &[f64],
     ) -> Option<Vec<f64>> {
         let curvature = self.curvature.as_ref()?;
         let u_hat = self.incremental_state(v);
-        let jv: Vec<f64> = noise
-            .precision_mul(&self.observation.apply(&self.full(&u_hat)))
+        let jv: Vec<f64> = noise_precision(&self.observation.apply(&self.full(&u_hat)))
             .iter()
             .map(|x| -x)
             .collect();

@@ -8,17 +8,12 @@ use crate::error::Result;
 use crate::inference::diagnostics::autocorrelation;
 use crate::io::npy::write_matrix;
 use crate::io::vtu::{write_vtu, PointField};
-use crate::io::write_atomic;
 use crate::problem::Problem;
 use crate::report::field::heat_map;
 use crate::report::svg::{lines, semilogy, Series};
+use crate::report::write_text;
 use crate::workflow::compare::{ess_per_second, CompareOutcome};
 use crate::workflow::infer::{InferOutcome, R_HAT_CONVERGED};
-
-/// Writes `text` to `path` (atomically).
-pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    write_atomic(path, |w| w.write_all(text.as_bytes()))
-}
 
 /// Writes every file of `outcome` into `out` (which must exist).
 pub fn write_outcome(problem: &Problem, outcome: &InferOutcome, out: &Path) -> Result<()> {

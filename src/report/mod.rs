@@ -6,3 +6,10 @@ pub mod ouu;
 pub mod study;
 pub mod svg;
 pub mod training;
+
+use std::path::Path;
+
+/// Writes `text` to `path` atomically.
+pub fn write_text(path: &Path, text: &str) -> crate::error::Result<()> {
+    crate::io::write_atomic(path, |w| w.write_all(text.as_bytes()))
+}

@@ -5,45 +5,13 @@
 use std::path::Path;
 
 use crate::error::Result;
-use crate::fem::Mesh;
 use crate::io::npy::write_vector;
 use crate::io::vtu::{write_vtu, PointField};
-use crate::io::write_atomic;
 use crate::ouu::BoundedIteration;
 use crate::report::field::heat_map;
 use crate::report::svg::{lines, semilogy, Series};
-
-/// The Q values behind an OUU run's statistics (for the quantile plots; not in report.json).
-#[derive(Debug, Clone, Default)]
-pub struct QoiValues {
-    /// On the SAA samples at the optimum, at z = 0 and at the risk-neutral optimum.
-    pub optimum: Vec<f64>,
-    pub at_zero: Vec<f64>,
-    pub risk_neutral: Option<Vec<f64>>,
-    /// With the PDE on the fresh samples at the optimum.
-    pub fresh_at_optimum: Option<Vec<f64>>,
-    /// Wall time of the PDE check on the fresh samples.
-    pub fresh_wall_s: Option<f64>,
-}
-
-/// Fields on the mesh at the optimum (for the .vtu and the control plot; not in report.json).
-#[derive(Debug, Clone)]
-pub struct OptimumFields {
-    pub mesh: Mesh,
-    /// Cells per side of the problem's mesh.
-    pub mesh_size: usize,
-    /// The PDE state at the optimum for the first SAA sample.
-    pub state_sample0: Vec<f64>,
-    pub target: Vec<f64>,
-    /// The control source Σ z_k φ_k.
-    pub control_source: Vec<f64>,
-    pub parameter_sample0: Vec<f64>,
-}
-
-/// Writes `text` to `path` atomically.
-pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    write_atomic(path, |w| w.write_all(text.as_bytes()))
-}
+use crate::report::write_text;
+use crate::workflow::ouu::{OptimumFields, QoiValues};
 
 /// The sorted values: the empirical quantile function at ranks i/N.
 fn quantiles(values: &[f64]) -> Vec<f64> {

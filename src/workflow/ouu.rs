@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fem::Mesh;
 use crate::map::{ControlledMap, Linearization};
 use crate::models::ControlledDiffusion;
 use crate::nn::model_file::Architecture;
@@ -26,7 +27,6 @@ use crate::ouu::{
     OuuSolution, QoiStatistics, RiskMeasure, SampleFailure, SampledQoi,
 };
 use crate::problem::Problem;
-use crate::report::ouu::{OptimumFields, QoiValues};
 use crate::rng::{stream, Purpose};
 
 /// The family of the risk measure R; its parameters are in [`OuuConfig`].
@@ -544,4 +544,31 @@ pub fn run(problem: &Problem, config: &OuuConfig, progress: bool) -> Result<OuuO
         },
         fields: Some(fields),
     })
+}
+
+/// The Q values behind an OUU run's statistics (for the quantile plots; not in report.json).
+#[derive(Debug, Clone, Default)]
+pub struct QoiValues {
+    /// On the SAA samples at the optimum, at z = 0 and at the risk-neutral optimum.
+    pub optimum: Vec<f64>,
+    pub at_zero: Vec<f64>,
+    pub risk_neutral: Option<Vec<f64>>,
+    /// With the PDE on the fresh samples at the optimum.
+    pub fresh_at_optimum: Option<Vec<f64>>,
+    /// Wall time of the PDE check on the fresh samples.
+    pub fresh_wall_s: Option<f64>,
+}
+
+/// Fields on the mesh at the optimum (for the .vtu and the control plot; not in report.json).
+#[derive(Debug, Clone)]
+pub struct OptimumFields {
+    pub mesh: Mesh,
+    /// Cells per side of the problem's mesh.
+    pub mesh_size: usize,
+    /// The PDE state at the optimum for the first SAA sample.
+    pub state_sample0: Vec<f64>,
+    pub target: Vec<f64>,
+    /// The control source Σ z_k φ_k.
+    pub control_source: Vec<f64>,
+    pub parameter_sample0: Vec<f64>,
 }
