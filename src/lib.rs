@@ -28,6 +28,7 @@ pub mod report;
 pub mod rng;
 pub mod store;
 pub mod taylor;
+pub mod umbridge;
 pub mod workflow;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ mod data;
 mod generate;
 mod infer;
 mod ouu;
+mod serve;
 mod solve;
 mod study;
 mod train;
@@ -46,6 +47,8 @@ enum Command {
     /// Risk-averse optimal control under uncertainty (mean, mean+variance, CVaR) with the PDE or
     /// a control surrogate.
     Ouu(ouu::OuuArgs),
+    /// Serve the PDE map, surrogates and log-posterior as UM-Bridge models over HTTP.
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the command line and runs the command. Argument errors exit with code 2 (clap).
@@ -62,5 +65,6 @@ pub fn run() -> Result<()> {
         Command::Infer(args) => infer::run(args),
         Command::Compare(args) => infer::compare(args),
         Command::Ouu(args) => ouu::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -400,7 +400,7 @@ pub fn run_with_maps(
 }
 
 /// The true parameter and synthetic data (always from the PDE), and the noise σ.
-fn truth_and_data(
+pub fn truth_and_data(
     problem: &Problem,
     pde: &dyn DifferentiableMap,
     opts: &InferOptions,

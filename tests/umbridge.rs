@@ -1,0 +1,186 @@
+//! `dino serve` against the official UM-Bridge Python client (`pip install umbridge`; `.ci/run`
+//! installs it): Evaluate, Gradient, ApplyJacobian and ApplyHessian equal the in-process PDE
+//! model's q, Jᵀ s, J v and ∂²(s·q)/∂m² v to 1e-10; the log-posterior and its gradient equal the
+//! posterior's; 8 concurrent clients get the serial answers; every bad request gets the
+//! protocol's status and error type; the server keeps serving after garbage.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dino::inference::{synthetic_data, Posterior};
+use dino::misfit::GaussianMisfit;
+use dino::problem::Problem;
+use serde_json::Value;
+
+/// The server process, stopped when the test ends (pass or fail).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(problem: &str, port: u16) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_dino"))
+        .args([
+            "serve",
+            "--problem",
+            problem,
+            "--mesh",
+            "12",
+            "--threads",
+            "4",
+        ])
+        .args(["--port", &port.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "dino serve did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+fn vector(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn close(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let err = norm(&axpy(a, -1.0, b)) / norm(b).max(1e-300);
+    assert!(err < 1e-10, "{what}: relative difference {err:.2e}");
+}
+
+#[test]
+fn the_official_python_client_gets_the_pde_models_answers() {
+    let check = Command::new("python3")
+        .args(["-c", "import umbridge"])
+        .output();
+    assert!(
+        check.is_ok_and(|o| o.status.success()),
+        "this test drives dino serve with the official UM-Bridge client: pip install umbridge"
+    );
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/problems/reaction_diffusion.toml"
+    );
+    let port = free_port();
+    let _server = start(file, port);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("client.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/umbridge/client.py");
+    let run = Command::new("python3")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let problem = Problem::load(file).unwrap().with_mesh(12).unwrap();
+    let model = problem.model().unwrap();
+    let (n, k) = (model.input_dim(), model.output_dim());
+    assert_eq!(
+        (r["input_size"].as_u64(), r["output_size"].as_u64()),
+        (Some(n as u64), Some(k as u64))
+    );
+    assert_eq!(r["support"], serde_json::json!([true, true, true, true]));
+    let m: Vec<f64> = (0..n).map(|i| 0.3 * (i as f64).sin()).collect();
+    let s: Vec<f64> = (0..k).map(|j| (j as f64).cos()).collect();
+    let v: Vec<f64> = (0..n).map(|i| (2.0 * i as f64).sin()).collect();
+    let lin = model.linearize(&m).unwrap();
+    close(&vector(&r["evaluate"]), lin.output(), "Evaluate");
+    close(&vector(&r["gradient"]), &lin.vjp(&s), "Gradient");
+    close(&vector(&r["apply_jacobian"]), &lin.jvp(&v), "ApplyJacobian");
+    close(
+        &vector(&r["apply_hessian"]),
+        &lin.second_order_action(&s, &v).unwrap(),
+        "ApplyHessian",
+    );
+
+    // the posterior of `dino infer`'s defaults: truth = prior sample of seed 0, noise seed 0
+    let prior = problem.prior().unwrap();
+    let m_true = prior.sample(&mut dino::rng::stream(
+        0,
+        dino::rng::Purpose::PriorSample,
+        1 << 40,
+    ));
+    let relative = problem.noise_relative().unwrap();
+    let (data, sigma) = synthetic_data(model.as_ref(), &m_true, relative, 0).unwrap();
+    let post = Posterior::new(
+        model.as_ref(),
+        &prior,
+        GaussianMisfit::new(data, sigma * sigma).unwrap(),
+    )
+    .unwrap();
+    let point = post.linearize(&m).unwrap();
+    let log_pi = r["log_posterior"].as_f64().unwrap();
+    assert!(
+        (log_pi + point.cost.total).abs() < 1e-10 * log_pi.abs(),
+        "{log_pi}"
+    );
+    let minus_g: Vec<f64> = point.gradient.iter().map(|g| -g).collect();
+    close(
+        &vector(&r["log_posterior_gradient"]),
+        &minus_g,
+        "posterior Gradient",
+    );
+
+    assert_eq!(
+        r["concurrent_equal"],
+        Value::Bool(true),
+        "8 concurrent clients"
+    );
+    let errors = &r["errors"];
+    for (case, status, kind) in [
+        ("wrong_name_no_input", 400, "ModelNotFound"),
+        ("no_body", 400, "InvalidInput"),
+        ("garbage", 400, "InvalidInput"),
+        ("short_input", 400, "InvalidInput"),
+        ("not_list_of_lists", 400, "InvalidInput"),
+        ("two_inputs", 400, "InvalidInput"),
+        ("bad_out_wrt", 400, "InvalidInput"),
+        ("short_sens", 400, "InvalidInput"),
+        ("short_vec", 400, "InvalidInput"),
+        ("model_info_wrong_name", 400, "ModelNotFound"),
+        ("input_sizes_wrong_name", 400, "ModelNotFound"),
+    ] {
+        assert_eq!(errors[case], serde_json::json!([status, kind]), "{case}");
+    }
+    // still serving after all that
+    assert_eq!(r["info"]["protocolVersion"].as_f64(), Some(1.0));
+    assert_eq!(
+        r["info"]["models"],
+        serde_json::json!(["forward", "posterior"])
+    );
+}
