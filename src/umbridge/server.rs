@@ -143,12 +143,13 @@ pub fn respond(models: &[Served<'_>], method: &str, url: &str, body: &str) -> Re
     if method != "POST" {
         return error(400, "InvalidInput", format!("{path} takes a POST request"));
     }
-    let value: serde_json::Value = match serde_json::from_str(body) {
-        Ok(v) => v,
-        Err(e) => return error(400, "InvalidInput", format!("the body is not JSON: {e}")),
-    };
-    let named: Named = match serde_json::from_value(value.clone()) {
+    // the name first (a wrong name is ModelNotFound whatever else the body holds), then the
+    // endpoint's fields, each parsed straight from the text
+    let named: Named = match serde_json::from_str(body) {
         Ok(n) => n,
+        Err(e) if e.is_syntax() || e.is_eof() => {
+            return error(400, "InvalidInput", format!("the body is not JSON: {e}"))
+        }
         Err(_) => return error(400, "InvalidInput", "the body has no model `name`"),
     };
     let Some(served) = models.iter().find(|m| m.name == named.name) else {
@@ -190,12 +191,12 @@ pub fn respond(models: &[Served<'_>], method: &str, url: &str, body: &str) -> Re
                 output_sizes: Some(vec![model.output_size()]),
             },
         ),
-        _ => compute(model, path, value),
+        _ => compute(model, path, body),
     }
 }
 
 /// `/Evaluate`, `/Gradient`, `/ApplyJacobian`, `/ApplyHessian` after the name was found.
-fn compute(model: &dyn ServedModel, path: &str, value: serde_json::Value) -> Reply {
+fn compute(model: &dyn ServedModel, path: &str, body: &str) -> Reply {
     let support = model.support();
     let (supported, feature) = match path {
         "/Evaluate" => (support.evaluate, "Evaluate"),
@@ -210,7 +211,7 @@ fn compute(model: &dyn ServedModel, path: &str, value: serde_json::Value) -> Rep
             format!("{feature} not supported by model!"),
         );
     }
-    let request: Request = match serde_json::from_value(value) {
+    let request: Request = match serde_json::from_str(body) {
         Ok(r) => r,
         Err(e) => {
             return error(

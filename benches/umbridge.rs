@@ -1,0 +1,76 @@
+//! HTTP + JSON overhead of `dino serve` (UM-Bridge): one Evaluate of a 4,225-vector (the
+//! Poisson problem's d_M on 64²) on loopback, against a model that costs nothing (F(x) = x), so
+//! the time is the protocol's: request and response JSON, HTTP, the server's checks.
+//! `cargo bench --bench umbridge`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use dino::umbridge::server::{serve, Served};
+use dino::umbridge::{ServedModel, Support};
+
+/// F(x) = x on ℝⁿ.
+struct Identity(usize);
+
+impl ServedModel for Identity {
+    fn input_size(&self) -> usize {
+        self.0
+    }
+    fn output_size(&self) -> usize {
+        self.0
+    }
+    fn support(&self) -> Support {
+        Support {
+            evaluate: true,
+            gradient: false,
+            apply_jacobian: false,
+            apply_hessian: false,
+        }
+    }
+    fn evaluate(&self, x: &[f64]) -> dino::Result<Vec<f64>> {
+        Ok(x.to_vec())
+    }
+    fn gradient(&self, _: &[f64], _: &[f64]) -> dino::Result<Vec<f64>> {
+        unreachable!()
+    }
+    fn apply_jacobian(&self, _: &[f64], _: &[f64]) -> dino::Result<Vec<f64>> {
+        unreachable!()
+    }
+    fn apply_hessian(&self, _: &[f64], _: &[f64], _: &[f64]) -> dino::Result<Option<Vec<f64>>> {
+        unreachable!()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let n = 4225;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let models: &'static [Served<'static>] = Box::leak(Box::new([Served {
+        name: "identity".into(),
+        model: Box::new(Identity(n)),
+    }]));
+    std::thread::spawn(move || serve(models, "127.0.0.1", port, 1));
+    let url = format!("http://127.0.0.1:{port}/Evaluate");
+    let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+    let body = serde_json::json!({"name": "identity", "input": [x], "config": {}});
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while agent.post(&url).send_json(&body).is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+    }
+    c.bench_function("umbridge_evaluate_4225_loopback", |b| {
+        b.iter(|| {
+            let mut response = agent.post(&url).send_json(&body).unwrap();
+            let out: serde_json::Value = response.body_mut().read_json().unwrap();
+            assert_eq!(out["output"][0].as_array().map(Vec::len), Some(n));
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);
