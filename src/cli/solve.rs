@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use serde::Serialize;
 
 use crate::error::Result;
 use crate::io::npy::{read_vector, write_matrix};
 use crate::io::vtu::{write_vtu, PointField};
 use crate::io::write_atomic;
+use crate::report::solve::{Parameter, SolveReport, Timings};
 use crate::rng::{stream, Purpose};
 
 /// Arguments of `dino solve`.
@@ -40,52 +40,6 @@ pub struct SolveArgs {
     /// Override the problem's mesh size (cells per side).
     #[arg(long)]
     mesh: Option<i64>,
-}
-
-/// Where the parameter came from.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum Parameter {
-    File { file: PathBuf },
-    PriorSample { prior_sample_seed: u64 },
-}
-
-/// What `dino solve` prints (or writes to `--out`): q(m), J v, files written, timings.
-#[derive(Debug, Serialize)]
-struct SolveReport {
-    problem: PathBuf,
-    model: String,
-    mesh: usize,
-    input_dim: usize,
-    output_dim: usize,
-    parameter: Parameter,
-    q: Vec<f64>,
-    /// Newton iterations and residual norms of a nonlinear PDE.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    newton_iterations: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    residual_norms: Option<Vec<f64>>,
-    /// J v for `--direction v`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jv: Option<Vec<f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jacobian_file: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vtk_file: Option<PathBuf>,
-    timings_s: Timings,
-}
-
-/// Seconds per stage.
-#[derive(Debug, Serialize)]
-struct Timings {
-    assembly: f64,
-    factorization: f64,
-    solve: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jvp: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jacobian: Option<f64>,
-    total: f64,
 }
 
 pub fn run(args: SolveArgs) -> Result<()> {

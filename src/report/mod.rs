@@ -3,6 +3,7 @@
 pub mod field;
 pub mod inference;
 pub mod ouu;
+pub mod solve;
 pub mod study;
 pub mod svg;
 pub mod training;
