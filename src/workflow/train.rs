@@ -316,14 +316,6 @@ fn train_network_on(
         ArchitectureName::Dipnet => format!("DIPNet {r_m}-{r_q}"),
         ArchitectureName::Generic => format!("generic network {r_m} → {r_q}"),
     };
-    eprintln!(
-        "training {name} ({} × {} softplus) with the {} loss on {} samples ({} for validation)",
-        config.depth,
-        config.width,
-        term.name(),
-        train_set.count,
-        validation.as_ref().map_or(0, |v| v.count)
-    );
     let run = Training {
         train_set: &train_set,
         validation: validation.as_ref(),
@@ -332,6 +324,10 @@ fn train_network_on(
         device,
         out: &config.out,
     };
+    run.announce(&format!(
+        "{name} ({} × {} softplus)",
+        config.depth, config.width
+    ));
     let outcome = run.train(mlp)?;
     let init_wall_s = init
         .as_ref()
@@ -431,6 +427,16 @@ pub(crate) struct Training<'a> {
 }
 
 impl Training<'_> {
+    /// Says what is trained (`what`), with which loss, on how many samples.
+    pub fn announce(&self, what: &str) {
+        eprintln!(
+            "training {what} with the {} loss on {} samples ({} for validation)",
+            self.loss.jacobian.name(),
+            self.train_set.count,
+            self.validation.map_or(0, |v| v.count)
+        );
+    }
+
     /// Trains with the best network checkpointed into the model folder and writes the log.
     pub fn train(&self, mlp: Mlp) -> Result<crate::nn::train::TrainOutcome> {
         let mut checkpoint = |mlp: &Mlp, _: &EpochRecord| checkpoint_weights(mlp, self.out);

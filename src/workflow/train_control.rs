@@ -136,14 +136,6 @@ pub(crate) fn run(
     let mut record = ModelRecord::new(architecture, TrainedFor::control(problem)?);
     let (mlp, init_wall_s) = init_weights(config, problem, &coords, shape, &device)?;
     Surrogate::save(&mlp, &record, &coords, &config.out)?;
-    eprintln!(
-        "training MR-DINO ({r_m} + {n_z} inputs, {} × {} softplus, {r_u} POD outputs) with the {} loss on {} samples ({} for validation)",
-        config.depth,
-        config.width,
-        term.name(),
-        train_set.count,
-        validation.as_ref().map_or(0, |v| v.count)
-    );
     let run = Training {
         train_set: &train_set,
         validation: validation.as_ref(),
@@ -152,6 +144,10 @@ pub(crate) fn run(
         device: &device,
         out: &config.out,
     };
+    run.announce(&format!(
+        "MR-DINO ({r_m} + {n_z} inputs, {} × {} softplus, {r_u} POD outputs)",
+        config.depth, config.width
+    ));
     let outcome = run.train(mlp)?;
     let data_wall_s = data.manifest.forward_s + data.manifest.jacobian_s;
     let data_names = vec![dir.display().to_string()];
