@@ -6,7 +6,10 @@
 //! The misfit ½‖q − d‖²_{Γ⁻¹} needs Γ⁻¹ r; whitening (L⁻¹ r, so that ‖L⁻¹ r‖² = rᵀ Γ⁻¹ r) and
 //! colouring (L ξ ~ N(0, Γ) for ξ ~ N(0, I)) serve noise draws and diagnostics.
 
-use faer::Side;
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
+use faer::{Par, Side};
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
@@ -18,11 +21,8 @@ pub enum NoiseCovariance {
     Isotropic { variance: f64 },
     /// Γ = diag(σᵢ²).
     Diagonal { variances: Vec<f64> },
-    /// A full SPD Γ and its lower Cholesky factor L (Γ = L Lᵀ).
-    Dense {
-        covariance: Array2<f64>,
-        cholesky: Array2<f64>,
-    },
+    /// A full SPD Γ, kept as its lower Cholesky factor L (Γ = L Lᵀ).
+    Dense { cholesky: faer::Mat<f64> },
 }
 
 fn positive_finite(v: f64) -> bool {
@@ -71,12 +71,20 @@ impl NoiseCovariance {
                 format!("{} × {}", n, covariance.ncols()),
             ));
         }
+        if let Some(((i, j), v)) = covariance.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::invalid(
+                "misfit",
+                format!("noise covariance [{i}, {j}]"),
+                "a finite number",
+                v,
+            ));
+        }
         let scale = covariance.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let asymmetry = covariance
             .indexed_iter()
             .map(|((i, j), v)| (v - covariance[[j, i]]).abs())
             .fold(0.0, f64::max);
-        if !scale.is_finite() || asymmetry > 1e-12 * scale {
+        if asymmetry > 1e-12 * scale {
             return Err(Error::invalid(
                 "misfit",
                 "noise covariance",
@@ -94,11 +102,8 @@ impl NoiseCovariance {
             )
         })?;
         let l = llt.L();
-        let cholesky = Array2::from_shape_fn((n, n), |(i, j)| if j <= i { l[(i, j)] } else { 0.0 });
-        Ok(NoiseCovariance::Dense {
-            covariance,
-            cholesky,
-        })
+        let cholesky = faer::Mat::from_fn(n, n, |i, j| if j <= i { l[(i, j)] } else { 0.0 });
+        Ok(NoiseCovariance::Dense { cholesky })
     }
 
     /// The number of data Γ is defined for (`None`: isotropic, any number).
@@ -106,7 +111,7 @@ impl NoiseCovariance {
         match self {
             NoiseCovariance::Isotropic { .. } => None,
             NoiseCovariance::Diagonal { variances } => Some(variances.len()),
-            NoiseCovariance::Dense { covariance, .. } => Some(covariance.nrows()),
+            NoiseCovariance::Dense { cholesky } => Some(cholesky.nrows()),
         }
     }
 
@@ -125,9 +130,11 @@ impl NoiseCovariance {
             NoiseCovariance::Diagonal { variances } => {
                 r.iter().zip(variances).map(|(x, v)| x / v).collect()
             }
-            NoiseCovariance::Dense { cholesky, .. } => {
-                let y = forward_substitution(cholesky, r);
-                backward_substitution_transposed(cholesky, &y)
+            NoiseCovariance::Dense { cholesky } => {
+                let mut x = column(r);
+                solve_lower_triangular_in_place(cholesky.as_ref(), x.as_mut(), Par::Seq);
+                solve_upper_triangular_in_place(cholesky.transpose(), x.as_mut(), Par::Seq);
+                x.col(0).iter().copied().collect()
             }
         }
     }
@@ -157,7 +164,11 @@ impl NoiseCovariance {
             NoiseCovariance::Diagonal { variances } => {
                 r.iter().zip(variances).map(|(x, v)| x / v.sqrt()).collect()
             }
-            NoiseCovariance::Dense { cholesky, .. } => forward_substitution(cholesky, r),
+            NoiseCovariance::Dense { cholesky } => {
+                let mut x = column(r);
+                solve_lower_triangular_in_place(cholesky.as_ref(), x.as_mut(), Par::Seq);
+                x.col(0).iter().copied().collect()
+            }
         }
     }
 
@@ -173,8 +184,8 @@ impl NoiseCovariance {
                 .zip(variances)
                 .map(|(x, v)| v.sqrt() * x)
                 .collect(),
-            NoiseCovariance::Dense { cholesky, .. } => {
-                cholesky.dot(&ndarray::ArrayView1::from(xi)).to_vec()
+            NoiseCovariance::Dense { cholesky } => {
+                (cholesky * column(xi)).col(0).iter().copied().collect()
             }
         }
     }
@@ -184,32 +195,18 @@ impl NoiseCovariance {
         match self {
             NoiseCovariance::Isotropic { variance } => n as f64 * variance.ln(),
             NoiseCovariance::Diagonal { variances } => variances.iter().map(|v| v.ln()).sum(),
-            NoiseCovariance::Dense { cholesky, .. } => {
-                2.0 * cholesky.diag().iter().map(|v| v.ln()).sum::<f64>()
+            NoiseCovariance::Dense { cholesky } => {
+                2.0 * (0..cholesky.nrows())
+                    .map(|i| cholesky[(i, i)].ln())
+                    .sum::<f64>()
             }
         }
     }
 }
 
-/// y = L⁻¹ b for lower-triangular L.
-fn forward_substitution(l: &Array2<f64>, b: &[f64]) -> Vec<f64> {
-    let mut y = vec![0.0; b.len()];
-    for i in 0..b.len() {
-        let s: f64 = (0..i).map(|k| l[[i, k]] * y[k]).sum();
-        y[i] = (b[i] - s) / l[[i, i]];
-    }
-    y
-}
-
-/// x = L⁻ᵀ y for lower-triangular L.
-fn backward_substitution_transposed(l: &Array2<f64>, y: &[f64]) -> Vec<f64> {
-    let n = y.len();
-    let mut x = vec![0.0; n];
-    for i in (0..n).rev() {
-        let s: f64 = (i + 1..n).map(|k| l[[k, i]] * x[k]).sum();
-        x[i] = (y[i] - s) / l[[i, i]];
-    }
-    x
+/// `v` as an n × 1 faer matrix.
+fn column(v: &[f64]) -> faer::Mat<f64> {
+    faer::Mat::from_fn(v.len(), 1, |i, _| v[i])
 }
 
 #[cfg(test)]
@@ -272,6 +269,9 @@ mod tests {
         let not_spd = ndarray::arr2(&[[1.0, 2.0], [2.0, 1.0]]);
         let err = NoiseCovariance::dense(not_spd).unwrap_err().to_string();
         assert!(err.contains("positive-definite"), "{err}");
+        let with_nan = ndarray::arr2(&[[1.0, f64::NAN], [f64::NAN, 1.0]]);
+        let err = NoiseCovariance::dense(with_nan).unwrap_err().to_string();
+        assert!(err.contains("[0, 1]"), "{err}");
         let asymmetric = ndarray::arr2(&[[1.0, 0.5], [0.0, 1.0]]);
         assert!(NoiseCovariance::dense(asymmetric).is_err());
     }
