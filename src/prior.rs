@@ -14,7 +14,7 @@ use rand_distr::StandardNormal;
 
 use crate::error::{Error, Result};
 use crate::fem::assembly::{add_boundary_mass, assemble_mass, assemble_stiffness};
-use crate::fem::{CholeskyFactor, DofMap, Mesh, Side, SparsePattern};
+use crate::fem::{CholeskyFactor, DofMap, Mesh, SparsePattern};
 
 /// Parameters of the BiLaplacian prior.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +119,7 @@ impl BiLaplacianPrior {
             .collect();
         if params.robin {
             let beta = params.gamma * (params.delta / params.gamma).sqrt() / 1.42;
-            add_boundary_mass(mesh, &pattern, &Side::ALL, beta, &mut a_values);
+            add_boundary_mass(mesh, &pattern, mesh.boundary_edges(), beta, &mut a_values);
         }
         let symbolic = pattern.symbolic_cholesky_for_solves();
         let a_factor = CholeskyFactor::new(&symbolic, &pattern, &a_values, "prior operator A")?;

@@ -9,7 +9,7 @@ use std::f64::consts::PI;
 use std::sync::Arc;
 
 use dino::fem::assembly::l2_error;
-use dino::fem::{Mesh, Side};
+use dino::fem::Mesh;
 use dino::models::{DiffusionModel, DiffusionSettings, PdeLinearization};
 use dino::newton::NewtonSettings;
 
@@ -31,7 +31,7 @@ fn error(n: usize, reaction: f64) -> (f64, usize) {
         name: "manufactured",
         reaction,
         source: Some(Arc::new(move |x, y| source(x, y, reaction))),
-        dirichlet: vec![(Side::Bottom, 0.0), (Side::Top, 1.0)],
+        dirichlet: vec![("bottom".into(), 0.0), ("top".into(), 1.0)],
         observation_points: vec![[0.5, 0.5]],
         newton: NewtonSettings::default(),
     };

@@ -4,7 +4,7 @@
 //! ordering of [`Mesh`]; "load vectors" are dual vectors (b_k = ∫ f φ_k dx), i.e. they live in the
 //! ℓ² dual of the nodal coefficients.
 
-use super::mesh::{Mesh, Side};
+use super::mesh::Mesh;
 use super::quadrature::DEGREE4;
 use super::sparse::SparsePattern;
 
@@ -42,18 +42,19 @@ pub fn assemble_stiffness(mesh: &Mesh, pattern: &SparsePattern, theta: [[f64; 2]
     values
 }
 
-/// Adds `coefficient · ∫_{sides} φ_i φ_j ds` (a Robin / boundary mass term) to `values`.
+/// Adds `coefficient · ∫_Γ φ_i φ_j ds` (a Robin / boundary mass term) over the boundary edges
+/// `edges` to `values`.
 ///
-/// Every vertex on the given sides must be an unknown of `pattern`.
+/// Every vertex of the edges must be an unknown of `pattern`.
 pub fn add_boundary_mass(
     mesh: &Mesh,
     pattern: &SparsePattern,
-    sides: &[Side],
+    edges: &[[usize; 2]],
     coefficient: f64,
     values: &mut [f64],
 ) {
-    for &side in sides {
-        for [a, b] in mesh.side_edges(side) {
+    {
+        for &[a, b] in edges {
             let len = mesh.edge_length(a, b);
             let (d, o) = (coefficient * len / 3.0, coefficient * len / 6.0);
             for (r, c, v) in [(a, a, d), (b, b, d), (a, b, o), (b, a, o)] {
@@ -212,7 +213,12 @@ mod tests {
         assert!((xkx - 2.0).abs() < 1e-12);
         // boundary mass: 1ᵀ M_∂ 1 = perimeter of the chosen sides
         let mut mb = pattern.zeros();
-        add_boundary_mass(&mesh, &pattern, &[Side::Left, Side::Top], 1.5, &mut mb);
+        let edges = [
+            mesh.group_edges("left").unwrap(),
+            mesh.group_edges("top").unwrap(),
+        ]
+        .concat();
+        add_boundary_mass(&mesh, &pattern, &edges, 1.5, &mut mb);
         pattern.mul(&mb, &ones, &mut y);
         assert!((y.iter().sum::<f64>() - 3.0).abs() < 1e-13);
     }

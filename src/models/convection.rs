@@ -19,7 +19,7 @@ use crate::fem::assembly::{load_vector, nonlinear_load, nonlinear_mass};
 use crate::fem::p2::P2Space;
 use crate::fem::quadrature::DEGREE4;
 use crate::fem::sparse::{LinearSolver, LuFactor};
-use crate::fem::{DofMap, Mesh, PointObservation, Side, SparsePattern};
+use crate::fem::{DofMap, Mesh, PointObservation, SparsePattern};
 use crate::newton::{self, NewtonSettings, NonlinearSystem};
 
 /// What defines a convection–reaction–diffusion problem besides the mesh and the flow.
@@ -69,14 +69,11 @@ impl ConvectionModel {
                 Error::invalid(
                     "convection_reaction_diffusion",
                     format!("observations point {}", e.index),
-                    "a point in the unit square [0,1]²",
+                    mesh.point_expectation(),
                     format!("({}, {})", e.point[0], e.point[1]),
                 )
             })?;
-        let boundary: Vec<usize> = Side::ALL
-            .iter()
-            .flat_map(|&s| mesh.side_vertices(s))
-            .collect();
+        let boundary = mesh.boundary_vertices();
         let dofs = DofMap::without(mesh.num_vertices(), &boundary);
         let pattern = SparsePattern::new(&mesh, &dofs);
         let coupling_pattern =

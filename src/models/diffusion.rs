@@ -18,7 +18,7 @@ use crate::error::{check_finite_vector, Error, Result};
 use crate::fem::assembly::{load_vector, nonlinear_load, nonlinear_mass, ExpCoefficient};
 use crate::fem::quadrature::DEGREE4;
 use crate::fem::sparse::{CholeskyFactor, LinearSolver};
-use crate::fem::{DofMap, Mesh, PointObservation, Side, SparsePattern};
+use crate::fem::{DofMap, Mesh, PointObservation, SparsePattern};
 use crate::newton::{self, NewtonSettings, NonlinearSystem};
 
 /// A source term f(x, y).
@@ -48,8 +48,9 @@ pub struct DiffusionSettings {
     pub reaction: f64,
     /// Source f, or `None` for f = 0.
     pub source: Option<SourceFn>,
-    /// Dirichlet value on each constrained side (where two sides meet, the later one wins).
-    pub dirichlet: Vec<(Side, f64)>,
+    /// Dirichlet value on each constrained boundary group, by name (`left` … `top` on the unit
+    /// square, physical curve names on a Gmsh mesh); where two groups meet, the later one wins.
+    pub dirichlet: Vec<(String, f64)>,
     /// Observation points.
     pub observation_points: Vec<[f64; 2]>,
     /// Newton parameters (used when c > 0).
@@ -87,7 +88,7 @@ impl DiffusionModel {
                 Error::invalid(
                     settings.name,
                     format!("observations point {}", e.index),
-                    "a point in the unit square [0,1]²",
+                    mesh.point_expectation(),
                     format!("({}, {})", e.point[0], e.point[1]),
                 )
             })?;
@@ -101,8 +102,20 @@ impl DiffusionModel {
         }
         let mut lift = vec![0.0; mesh.num_vertices()];
         let mut constrained = Vec::new();
-        for &(side, value) in &settings.dirichlet {
-            for v in mesh.side_vertices(side) {
+        for (name, value) in &settings.dirichlet {
+            let vertices = mesh.group_vertices(name).ok_or_else(|| {
+                Error::invalid(
+                    settings.name,
+                    format!("pde.dirichlet.{name}"),
+                    format!(
+                        "the name of a boundary group of the mesh ({})",
+                        mesh.boundary_names().join(", ")
+                    ),
+                    name,
+                )
+            })?;
+            for v in vertices {
+                let value = *value;
                 lift[v] = value;
                 constrained.push(v);
             }

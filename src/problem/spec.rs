@@ -31,12 +31,17 @@ pub struct ProblemSpec {
     pub qoi: Option<QoiSpec>,
 }
 
-/// `[mesh]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[mesh]`: the structured unit square (`n` cells per side) or a Gmsh file (`file`, relative
+/// to the problem file; MSH 2.2 or 4.1, ASCII or binary, 3-node triangles).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MeshSpec {
     /// Cells per side of the unit square.
-    pub n: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<i64>,
+    /// A Gmsh mesh file. Nodal fields on it are ordered by ascending Gmsh node tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// `[pde]`, selected by `model`.
@@ -48,16 +53,16 @@ pub enum PdeSpec {
         /// Constant source f (default 0).
         #[serde(default)]
         source: f64,
-        /// Dirichlet values by side; the other sides carry homogeneous Neumann conditions.
-        dirichlet: SideValues,
+        /// Dirichlet values by boundary group; the rest of the boundary is homogeneous Neumann.
+        dirichlet: BoundaryValues,
     },
     /// −∇·(e^m ∇u) + c u³ = Σ_k s_k g_k (mollified point sources)
     ReactionDiffusion {
         /// c ≥ 0 (default 1).
         #[serde(default = "one")]
         reaction: f64,
-        /// Dirichlet values by side; the other sides carry homogeneous Neumann conditions.
-        dirichlet: SideValues,
+        /// Dirichlet values by boundary group; the rest of the boundary is homogeneous Neumann.
+        dirichlet: BoundaryValues,
         /// The source terms (none: f = 0).
         #[serde(default)]
         sources: Option<SourcesSpec>,
@@ -118,38 +123,68 @@ pub struct SourcesSpec {
     pub checkerboard: Option<f64>,
 }
 
-/// Values on some of the four sides.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SideValues {
-    pub left: Option<f64>,
-    pub right: Option<f64>,
-    pub bottom: Option<f64>,
-    pub top: Option<f64>,
-}
+/// Values on some boundary groups, by name: `left`, `right`, `bottom`, `top` on the unit
+/// square, the physical curve names of a Gmsh mesh. Kept in this order: the square's sides in
+/// that order, then other names alphabetically (where two groups meet, the later one wins).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BoundaryValues(pub Vec<(String, f64)>);
 
-impl SideValues {
-    /// The sides that carry a Dirichlet value, with it.
-    pub(crate) fn entries(&self) -> Vec<(Side, f64)> {
-        [
-            (Side::Left, self.left),
-            (Side::Right, self.right),
-            (Side::Bottom, self.bottom),
-            (Side::Top, self.top),
-        ]
-        .into_iter()
-        .filter_map(|(s, v)| v.map(|v| (s, v)))
-        .collect()
+impl BoundaryValues {
+    /// The groups that carry a value, with it.
+    pub fn entries(&self) -> Vec<(String, f64)> {
+        self.0.clone()
+    }
+
+    fn rank(name: &str) -> (usize, &str) {
+        let side = Side::ALL.iter().position(|s| s.name() == name);
+        (side.unwrap_or(Side::ALL.len()), name)
     }
 }
 
-/// `[observations]`: a tensor grid (`grid_x` × `grid_y`, x fastest) or explicit `points`.
+impl<'de> Deserialize<'de> for BoundaryValues {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, f64>::deserialize(d)?;
+        let mut v: Vec<(String, f64)> = map.into_iter().collect();
+        v.sort_by(|a, b| Self::rank(&a.0).cmp(&Self::rank(&b.0)));
+        Ok(BoundaryValues(v))
+    }
+}
+
+impl Serialize for BoundaryValues {
+    /// The square's sides as the four keys `left`, `right`, `bottom`, `top` (null where not
+    /// given: what problem hashes were made of before other names existed), other names as a map.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let all_sides = self
+            .0
+            .iter()
+            .all(|(k, _)| Self::rank(k).0 < Side::ALL.len());
+        let mut map = s.serialize_map(None)?;
+        if all_sides {
+            for side in Side::ALL {
+                let v = self.0.iter().find(|(k, _)| k == side.name()).map(|e| e.1);
+                map.serialize_entry(side.name(), &v)?;
+            }
+        } else {
+            for (k, v) in &self.0 {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// `[observations]`: a tensor grid (`grid_x` × `grid_y`, x fastest), explicit `points`, or a
+/// CSV file of measurements `data` (relative to the problem file; header `x,y,value` and
+/// optionally `std`): its points are the observation points and its values the data.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObservationSpec {
     pub grid_x: Option<Range>,
     pub grid_y: Option<Range>,
     pub points: Option<Vec<[f64; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// `count` equispaced values from `start` to `stop` inclusive (numpy's linspace).
@@ -231,9 +266,16 @@ impl TargetKind {
     }
 }
 
-/// `[noise]`: σ = relative · max_k |q_k(m_true)|.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[noise]`, one of: `relative` (σ = relative · max_k |q_k(m_true)|, synthetic truth only),
+/// `std` (the same absolute σ for every datum) or `covariance` (a d_Q × d_Q SPD matrix in a
+/// `.npy` file relative to the problem file). With none of them, the data CSV's `std` column.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoiseSpec {
-    pub relative: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covariance: Option<String>,
 }

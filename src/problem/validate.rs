@@ -1,22 +1,32 @@
 //! Value checks of a parsed problem file: every number finite and in range, point sets inside
 //! the unit square, sources and controls consistent; each error names the field's dotted path.
 
-use super::{ControlSpec, PdeSpec, PriorSpec, Problem, Range, SideValues, SourcesSpec};
+use super::{BoundaryValues, ControlSpec, PdeSpec, PriorSpec, Problem, Range, SourcesSpec};
 use crate::error::Result;
 
 impl Problem {
     pub(super) fn validate(&self) -> Result<()> {
         let s = &self.spec;
-        if !(1..=4096).contains(&s.mesh.n) {
-            return Err(self.invalid("mesh.n", "an integer between 1 and 4096", s.mesh.n));
-        }
         self.validate_pde(&s.pde)?;
         self.observation_points_checked()?;
         self.validate_prior(&s.prior)?;
         if let Some(noise) = &s.noise {
-            if !(noise.relative > 0.0 && noise.relative.is_finite()) {
-                return Err(self.invalid("noise.relative", "a positive number", noise.relative));
+            for (name, v) in [("noise.relative", noise.relative), ("noise.std", noise.std)] {
+                if let Some(v) = v.filter(|v| !(*v > 0.0 && v.is_finite())) {
+                    return Err(self.invalid(name, "a positive number", v));
+                }
             }
+            if noise.relative.is_some() && self.observed().is_some() {
+                return Err(self.invalid(
+                    "noise.relative",
+                    "`std`, `covariance` or a `std` column: with observed data there is no true \
+                     parameter for a relative noise level to refer to",
+                    "relative",
+                ));
+            }
+        }
+        if s.noise.is_some() || self.observed().is_some_and(|d| d.std.is_some()) {
+            self.noise_model()?;
         }
         if let Some(control) = &s.control {
             self.control_sources(control)?;
@@ -59,6 +69,14 @@ impl Problem {
             } => {
                 if !(*diffusivity > 0.0 && diffusivity.is_finite()) {
                     return Err(self.invalid("pde.diffusivity", "a positive number", diffusivity));
+                }
+                if self.spec.mesh.file.is_some() {
+                    return Err(self.invalid(
+                        "mesh.file",
+                        "the structured unit square ([mesh] n = …): the convection field of \
+                         convection_reaction_diffusion is driven by the square's four walls",
+                        "a mesh file",
+                    ));
                 }
                 if !source.center.iter().all(|c| (0.0..=1.0).contains(c)) {
                     return Err(self.invalid(
@@ -131,21 +149,43 @@ impl Problem {
         Ok(())
     }
 
-    pub(super) fn validate_dirichlet(&self, dirichlet: &SideValues) -> Result<()> {
+    pub(super) fn validate_dirichlet(&self, dirichlet: &BoundaryValues) -> Result<()> {
+        let names = self.mesh_ref().boundary_names().join(", ");
         let entries = dirichlet.entries();
         if entries.is_empty() {
             return Err(self.invalid(
                 "pde.dirichlet",
-                "a value on at least one side (left, right, bottom, top)",
+                &format!("a value on at least one boundary group ({names})"),
                 "none",
             ));
         }
-        if let Some((side, v)) = entries.iter().find(|(_, v)| !v.is_finite()) {
+        if let Some((name, v)) = entries.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(self.invalid(&format!("pde.dirichlet.{name}"), "a finite number", v));
+        }
+        if let Some((name, _)) = entries
+            .iter()
+            .find(|(n, _)| self.mesh_ref().group_edges(n).is_none())
+        {
             return Err(self.invalid(
-                &format!("pde.dirichlet.{}", side.name()),
-                "a finite number",
-                v,
+                &format!("pde.dirichlet.{name}"),
+                &format!("the name of a boundary group of the mesh: one of {names}"),
+                name,
             ));
+        }
+        Ok(())
+    }
+
+    /// Checks that every point of a set lies in the domain; `name(i)` is the i-th point's field.
+    fn points_inside(&self, points: &[[f64; 2]], name: impl Fn(usize) -> String) -> Result<()> {
+        let mesh = self.mesh_ref();
+        for (i, p) in points.iter().enumerate() {
+            if mesh.locate(p[0], p[1]).is_none() {
+                return Err(self.invalid(
+                    &name(i),
+                    &format!("{} (inside the domain)", mesh.point_expectation()),
+                    format!("({}, {})", p[0], p[1]),
+                ));
+            }
         }
         Ok(())
     }
@@ -180,10 +220,11 @@ impl Problem {
                     }
                 }
                 let xs = linspace(gx);
-                let pts = linspace(gy)
+                let pts: Vec<[f64; 2]> = linspace(gy)
                     .into_iter()
                     .flat_map(|y| xs.iter().map(move |&x| [x, y]))
                     .collect();
+                self.points_inside(&pts, |i| format!("{field} (grid point {i}, x fastest)"))?;
                 Ok((pts, Some((gx.count as usize, gy.count as usize))))
             }
             (None, None, Some(points)) => {
@@ -194,15 +235,7 @@ impl Problem {
                         "an empty list",
                     ));
                 }
-                for (i, p) in points.iter().enumerate() {
-                    if !p.iter().all(|c| (0.0..=1.0).contains(c)) {
-                        return Err(self.invalid(
-                            &format!("{field}.points[{i}]"),
-                            "a point in the unit square [0,1]² (inside the domain)",
-                            format!("({}, {})", p[0], p[1]),
-                        ));
-                    }
-                }
+                self.points_inside(points, |i| format!("{field}.points[{i}]"))?;
                 Ok((points.clone(), None))
             }
             _ => Err(self.invalid(
@@ -216,6 +249,24 @@ impl Problem {
     pub(super) fn observation_points_checked(&self) -> Result<Vec<[f64; 2]>> {
         match &self.spec.observations {
             None => Ok(Vec::new()),
+            Some(o) if o.data.is_some() => {
+                if o.grid_x.is_some() || o.grid_y.is_some() || o.points.is_some() {
+                    return Err(self.invalid(
+                        "observations",
+                        "either `data` (a CSV file whose points are the observation points) or \
+                         `grid_x`/`grid_y` or `points`",
+                        "data and points",
+                    ));
+                }
+                let Some(d) = self.observed() else {
+                    return Ok(Vec::new()); // not read yet (files are read before validation)
+                };
+                let file = d.file.display().to_string();
+                self.points_inside(&d.points, |i| {
+                    format!("observations.data ({file}, data row {})", i + 1)
+                })?;
+                Ok(d.points.clone())
+            }
             Some(o) => Ok(self
                 .point_set("observations", &o.grid_x, &o.grid_y, &o.points)?
                 .0),
