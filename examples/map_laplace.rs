@@ -18,7 +18,8 @@ fn main() -> dino::Result<()> {
     let map = &outcome.report.map;
     println!(
         "MAP: {} Newton iterations, relative error to the truth {:.3}",
-        map.iterations, map.relative_error_to_truth
+        map.iterations,
+        map.relative_error_to_truth.unwrap_or(f64::NAN)
     );
     let laplace = outcome.report.laplace.as_ref().expect("Method::Laplace");
     println!(

@@ -50,6 +50,11 @@ pub struct InferenceOptions {
     /// Noise standard deviation relative to max |q(m_true)| (default: the problem's noise).
     #[arg(long)]
     noise: Option<f64>,
+    /// Measured values at the problem's observation points (1-D float64 .npy, one per point in
+    /// the problem's order), instead of synthetic data; the noise model is the problem's
+    /// [noise] std or covariance.
+    #[arg(long, conflicts_with_all = ["true_param", "noise"])]
+    data: Option<PathBuf>,
     /// Seed of the synthetic noise and of the samplers.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -96,6 +101,7 @@ impl InferenceOptions {
             true_seed: self.true_seed,
             true_param: self.true_param.clone(),
             noise: self.noise,
+            data: self.data.clone(),
             seed: self.seed,
             subspace: self.subspace.clone(),
             subchain: self.subchain,
@@ -191,10 +197,17 @@ pub fn run(args: InferArgs) -> Result<()> {
 /// The MAP's and the chains' summary lines, and the warning of chains that have not mixed.
 fn print_summary(outcome: &InferOutcome, kernel: KernelKind, out: &Path) {
     let map = &outcome.report.map;
-    eprintln!(
-        "MAP: {} Newton iterations, relative error to the true parameter {:.3}",
-        map.iterations, map.relative_error_to_truth
-    );
+    let fit = &outcome.report.map_fit;
+    match map.relative_error_to_truth {
+        Some(e) => eprintln!(
+            "MAP: {} Newton iterations, relative error to the true parameter {e:.3}, χ²/datum {:.3}",
+            map.iterations, fit.chi2_per_datum
+        ),
+        None => eprintln!(
+            "MAP: {} Newton iterations, χ²/datum {:.3} (≈ 1 where the model and noise fit the data), max |normalized residual| {:.2}",
+            map.iterations, fit.chi2_per_datum, fit.max_abs_normalized_residual
+        ),
+    }
     if let Some(d) = outcome.diagnostics() {
         eprintln!(
             "MCMC ({}): acceptance {:.2} (stage 1 {:.2}), min ESS {:.0}, {:.1} ESS/s, {} PDE solves",
@@ -212,10 +225,23 @@ fn print_summary(outcome: &InferOutcome, kernel: KernelKind, out: &Path) {
             );
         }
     }
+    let mut plots: Vec<String> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".svg")
+                .map(String::from)
+        })
+        .collect();
+    plots.sort();
     let out = out.display();
     eprintln!(
-        "done in {:.1} s. Report: {out}/report.json; plots: {out}/*.svg (map, true, posterior_mean, posterior_variance, laplace_variance, eigenvalues, trace, autocorrelation, newton); fields for ParaView: {out}/fields.vtu",
+        "done in {:.1} s. Report: {out}/report.json; plots: {out}/*.svg ({}); fields for ParaView: {out}/fields.vtu, as .npy: {out}/map.npy …; residuals: {out}/residuals.csv",
         outcome.wall_s,
+        plots.join(", "),
     );
 }
 

@@ -11,7 +11,7 @@ use crate::misfit::GaussianMisfit;
 use crate::nn::Surrogate;
 use crate::umbridge::server::{serve, Served};
 use crate::umbridge::{LogPosteriorModel, MapModel};
-use crate::workflow::infer::{load_surrogate, truth_and_data, InferOptions};
+use crate::workflow::infer::{evidence, load_surrogate, InferOptions};
 
 /// Arguments of `dino serve`.
 #[derive(Debug, Args)]
@@ -44,14 +44,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .iter()
         .map(|dir| load_surrogate(dir, &problem))
         .collect::<Result<_>>()?;
-    let posterior = match problem.spec.noise {
-        Some(_) => {
-            let (_, data, sigma) =
-                truth_and_data(&problem, pde.as_ref(), &InferOptions::default())?;
-            let misfit = GaussianMisfit::new(data, sigma * sigma)?;
+    let posterior = match problem.spec.noise.is_some() || problem.observed().is_some() {
+        true => {
+            let evidence = evidence(&problem, pde.as_ref(), &InferOptions::default())?;
+            let misfit = GaussianMisfit::with_noise(evidence.data, evidence.noise)?;
             Some(Posterior::new(pde.as_ref(), &prior, misfit)?)
         }
-        None => None,
+        false => None,
     };
     let mut anchored: Vec<_> = surrogates.iter().map(|_| None).collect();
     let mut models = vec![Served {

@@ -808,44 +808,4 @@ $Nodes\n5\n1 0 0 0\n2 1 0 0\n3 1 1 0\n4 0 1 0\n5 0.5 0.5 0\n$EndNodes\n$Elements
             "{e}"
         );
     }
-
-    #[test]
-    fn real_gmsh_files_tmp() {
-        let d = Path::new("/tmp/gm");
-        for f in [
-            "sq_2.2_asc",
-            "sq_2.2_bin",
-            "sq_4.1_asc",
-            "sq_4.1_bin",
-            "sq_all_4.1",
-        ] {
-            check(&read_msh(&d.join(format!("{f}.msh"))).unwrap());
-        }
-        let fmt = |f: &str| format!("{:?}", read_msh(&d.join(format!("{f}.msh"))).unwrap());
-        for f in [
-            "med_2.2_0",
-            "med_2.2_1",
-            "med_4.1_1",
-            "par_4.1_0",
-            "par_4.1_1",
-        ] {
-            let base = fmt(if f.ends_with('0') {
-                "med_4.1_0"
-            } else {
-                "med_4.1_1"
-            });
-            assert_eq!(fmt(f), base, "{f}");
-        }
-        for f in ["big_4.1_0", "big_2.2_0", "big_4.1_1", "big_2.2_1"] {
-            let t = std::time::Instant::now();
-            let m = read_msh(&d.join(format!("{f}.msh"))).unwrap();
-            eprintln!(
-                "{f}: {} nodes {} tris {} lines in {:?}",
-                m.nodes.len(),
-                m.triangles.len(),
-                m.lines.len(),
-                t.elapsed()
-            );
-        }
-    }
 }

@@ -8,7 +8,7 @@
 //! - `build`: the mesh, the PDE model, the prior and the control problem of a validated spec.
 
 mod build;
-mod observed;
+pub mod observed;
 pub mod spec;
 mod validate;
 

@@ -115,6 +115,27 @@ impl ObservedData {
     }
 }
 
+/// `residuals.csv`: per datum x, y, d_k, q_k = d_k − r_k, the residual r_k = d_k − q_k and
+/// the normalized residual z_k = (Γ^{-1/2} r)_k.
+pub fn write_residuals_csv(
+    path: &Path,
+    points: &[[f64; 2]],
+    data: &[f64],
+    residual: &[f64],
+    normalized: &[f64],
+) -> Result<()> {
+    let mut text = String::from("x,y,data,q,residual,normalized_residual\n");
+    for (((p, d), r), z) in points.iter().zip(data).zip(residual).zip(normalized) {
+        text.push_str(&format!(
+            "{:?},{:?},{d:?},{:?},{r:?},{z:?}\n",
+            p[0],
+            p[1],
+            d - r
+        ));
+    }
+    crate::io::atomic::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,18 @@
 //! The files of an inference outcome: `report.json`, the plots (MAP, truth, Newton history,
-//! eigenvalues, Laplace and MCMC variance, traces, autocorrelation), `fields.vtu`, the Laplace
-//! approximation and the saved posterior samples; and `compare.md` of a comparison.
+//! eigenvalues, Laplace and MCMC variance, traces, autocorrelation, the sensors' normalized
+//! residuals), `fields.vtu`, the fields as `.npy` (`map.npy`, `true.npy`,
+//! `laplace_variance.npy`, `posterior_mean.npy`, `posterior_variance.npy`), `residuals.csv`,
+//! the Laplace approximation and the saved posterior samples; and `compare.md` of a comparison.
 
 use std::path::Path;
 
 use crate::error::Result;
 use crate::inference::diagnostics::autocorrelation;
-use crate::io::npy::write_matrix;
+use crate::io::npy::{write_matrix, write_vector};
 use crate::io::vtu::{write_vtu, PointField};
+use crate::problem::observed::write_residuals_csv;
 use crate::problem::Problem;
-use crate::report::field::heat_map;
+use crate::report::field::{mesh_map, sensor_map};
 use crate::report::svg::{lines, semilogy, Series};
 use crate::report::write_text;
 use crate::workflow::compare::{ess_per_second, CompareOutcome};
@@ -17,7 +20,7 @@ use crate::workflow::infer::{InferOutcome, R_HAT_CONVERGED};
 
 /// Writes every file of `outcome` into `out` (which must exist).
 pub fn write_outcome(problem: &Problem, outcome: &InferOutcome, out: &Path) -> Result<()> {
-    let (n, label) = (problem.mesh_size(), &outcome.report.forward_map);
+    let (mesh, label) = (problem.mesh_ref(), &outcome.report.forward_map);
     let newton_g: Vec<f64> = outcome
         .report
         .map
@@ -37,11 +40,32 @@ pub fn write_outcome(problem: &Problem, outcome: &InferOutcome, out: &Path) -> R
     let map_title = format!("MAP point ({label})");
     write_text(
         &out.join("map.svg"),
-        &heat_map(&map_title, n, &outcome.m_map),
+        &mesh_map(&map_title, mesh, &outcome.m_map),
     )?;
+    write_vector(out.join("map.npy"), &outcome.m_map)?;
+    if let Some(m_true) = &outcome.m_true {
+        write_text(
+            &out.join("true.svg"),
+            &mesh_map("true parameter", mesh, m_true),
+        )?;
+        write_vector(out.join("true.npy"), m_true)?;
+    }
+    let fit = &outcome.report.map_fit;
+    let points = problem.observation_points();
+    let title = format!(
+        "normalized residuals at the MAP point, χ²/datum = {:.3}",
+        fit.chi2_per_datum
+    );
     write_text(
-        &out.join("true.svg"),
-        &heat_map("true parameter", n, &outcome.m_true),
+        &out.join("sensors.svg"),
+        &sensor_map(&title, mesh, &points, &fit.normalized),
+    )?;
+    write_residuals_csv(
+        &out.join("residuals.csv"),
+        &points,
+        &outcome.report.data,
+        &fit.residual,
+        &fit.normalized,
     )?;
     if let (Some(lap), Some(record)) = (&outcome.laplace, &outcome.report.laplace) {
         let ev = [Series {
@@ -56,8 +80,9 @@ pub fn write_outcome(problem: &Problem, outcome: &InferOutcome, out: &Path) -> R
         let title = format!("Laplace pointwise variance ({label})");
         write_text(
             &out.join("laplace_variance.svg"),
-            &heat_map(&title, n, &outcome.laplace_variance),
+            &mesh_map(&title, mesh, &outcome.laplace_variance),
         )?;
+        write_vector(out.join("laplace_variance.npy"), &outcome.laplace_variance)?;
         lap.save(&out.join("laplace"), &problem.hash())?;
     }
     if let Some(samples) = &outcome.posterior_samples {
@@ -66,11 +91,16 @@ pub fn write_outcome(problem: &Problem, outcome: &InferOutcome, out: &Path) -> R
     if let (Some(mean), Some(variance)) = (&outcome.mean, &outcome.variance) {
         write_chain_plots(&outcome.traces, out)?;
         let title = format!("posterior mean, MCMC ({label})");
-        write_text(&out.join("posterior_mean.svg"), &heat_map(&title, n, mean))?;
+        write_text(
+            &out.join("posterior_mean.svg"),
+            &mesh_map(&title, mesh, mean),
+        )?;
+        write_vector(out.join("posterior_mean.npy"), mean)?;
+        write_vector(out.join("posterior_variance.npy"), variance)?;
         let title = format!("posterior pointwise variance, MCMC ({label})");
         write_text(
             &out.join("posterior_variance.svg"),
-            &heat_map(&title, n, variance),
+            &mesh_map(&title, mesh, variance),
         )?;
     }
     write_fields(problem, outcome, out)?;
@@ -87,10 +117,10 @@ fn write_fields(problem: &Problem, outcome: &InferOutcome, out: &Path) -> Result
         components: 1,
         values,
     };
-    let mut fields = vec![
-        field("m_true", &outcome.m_true[..]),
-        field("m_map", &outcome.m_map[..]),
-    ];
+    let mut fields = vec![field("m_map", &outcome.m_map[..])];
+    if let Some(m_true) = &outcome.m_true {
+        fields.insert(0, field("m_true", &m_true[..]));
+    }
     if !outcome.laplace_variance.is_empty() {
         fields.push(field("laplace_variance", &outcome.laplace_variance[..]));
     }

@@ -7,6 +7,7 @@
 //! it writes nothing but the chains' checkpoints (where [`InferConfig::chains_dir`] is set) and
 //! prints nothing but through the [`Progress`] handle it is given.
 
+mod evidence;
 mod outcome;
 mod statistics;
 
@@ -16,6 +17,7 @@ use std::time::Instant;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+pub use evidence::{evidence, DataFit, DataSource, Evidence};
 pub use outcome::{
     CostReport, Diagnostics, InferOutcome, InferReport, LaplaceReport, MapReport, McmcReport,
     QoiDiagnostics, RefinedMapReport, RunCost, SavedSamples,
@@ -26,16 +28,13 @@ use crate::error::{Error, Result};
 use crate::inference::laplace::prior_pointwise_variance;
 use crate::inference::mcmc::{moments, read_saved_samples, run_chains, ChainState, Target};
 use crate::inference::{
-    map_newton_cg, synthetic_data, KernelKind, Laplace, MapResult, McmcSettings, NewtonCgSettings,
-    Posterior,
+    map_newton_cg, KernelKind, Laplace, MapResult, McmcSettings, NewtonCgSettings, Posterior,
 };
-use crate::io::npy::read_vector;
 use crate::map::DifferentiableMap;
 use crate::misfit::GaussianMisfit;
 use crate::nn::Surrogate;
 use crate::prior::BiLaplacianPrior;
 use crate::problem::Problem;
-use crate::rng::{stream, Purpose};
 use crate::store::Fingerprint;
 
 /// What to compute.
@@ -89,6 +88,9 @@ pub struct InferOptions {
     pub true_param: Option<PathBuf>,
     /// Noise standard deviation relative to max |q(m_true)| (`None`: the problem's).
     pub noise: Option<f64>,
+    /// Measured values at the problem's observation points (a 1-D `.npy`), instead of synthetic
+    /// data or the problem's data CSV.
+    pub data: Option<PathBuf>,
     /// Seed of the synthetic noise and of the samplers.
     pub seed: u64,
     /// Folder with an R-orthonormal `decoder.npy`, the subspace of the mMALA and HMC kernels
@@ -117,6 +119,7 @@ impl Default for InferOptions {
             true_seed: 0,
             true_param: None,
             noise: None,
+            data: None,
             seed: 0,
             subspace: None,
             subchain: 1,
@@ -273,8 +276,8 @@ pub fn run_with_maps(
     let started = Instant::now();
     let (label, opts) = (&maps.label, stages.options);
     let prior = problem.prior()?;
-    let (m_true, data, sigma) = truth_and_data(problem, maps.pde, opts)?;
-    let misfit = GaussianMisfit::new(data.clone(), sigma * sigma)?;
+    let evidence = evidence(problem, maps.pde, opts)?;
+    let misfit = GaussianMisfit::with_noise(evidence.data.clone(), evidence.noise.clone())?;
     let posts = Posteriors {
         post: Posterior::new(maps.forward, &prior, misfit.clone())?,
         pde_post: Posterior::new(maps.pde, &prior, misfit)?,
@@ -292,9 +295,15 @@ pub fn run_with_maps(
         problem: problem.path.display().to_string(),
         problem_hash: problem.hash(),
         forward_map: label.clone(),
-        noise_std: sigma,
-        data,
-        map: map_report(&map, &m_true),
+        noise_std: evidence.noise_std(),
+        data_source: evidence.source.clone(),
+        data: evidence.data.clone(),
+        map_fit: DataFit::new(
+            &evidence.data,
+            &maps.forward.evaluate(&map.m)?,
+            &evidence.noise,
+        ),
+        map: map_report(&map, evidence.m_true.as_deref()),
         map_pde_refined: None,
         laplace: None,
         mcmc: None,
@@ -356,7 +365,7 @@ pub fn run_with_maps(
     };
     let mut outcome = InferOutcome {
         report,
-        m_true,
+        m_true: evidence.m_true,
         m_map: map.m,
         laplace_variance,
         laplace,
@@ -371,7 +380,10 @@ pub fn run_with_maps(
         moment_errors: None,
     };
     if let Some(mut s) = sampled {
-        s.report.relative_error_of_mean_to_truth = relative_difference(&s.mean, &outcome.m_true);
+        s.report.relative_error_of_mean_to_truth = outcome
+            .m_true
+            .as_ref()
+            .map(|t| relative_difference(&s.mean, t));
         cost.mcmc_wall_s = s.report.wall_s;
         cost.mcmc_pde_solves = s.report.diagnostics.pde_solves;
         outcome.cost = cost;
@@ -399,33 +411,6 @@ pub fn run_with_maps(
     Ok(outcome)
 }
 
-/// The true parameter and synthetic data (always from the PDE), and the noise σ.
-pub fn truth_and_data(
-    problem: &Problem,
-    pde: &dyn DifferentiableMap,
-    opts: &InferOptions,
-) -> Result<(Vec<f64>, Vec<f64>, f64)> {
-    let prior = problem.prior()?;
-    let m_true = match &opts.true_param {
-        Some(p) => read_vector(p, prior.dim(), "--true-param")?,
-        None => prior.sample(&mut stream(opts.true_seed, Purpose::PriorSample, 1 << 40)),
-    };
-    let relative = match opts.noise {
-        Some(n) => n,
-        None => problem.noise_relative()?,
-    };
-    if !(relative > 0.0 && relative.is_finite()) {
-        return Err(Error::invalid(
-            "command line",
-            "--noise",
-            "a positive noise level (σ = noise · max |q|)",
-            relative,
-        ));
-    }
-    let (data, sigma) = synthetic_data(pde, &m_true, relative, opts.seed)?;
-    Ok((m_true, data, sigma))
-}
-
 /// The MAP point, from the prior mean.
 fn find_map(
     post: &Posterior<'_>,
@@ -438,7 +423,7 @@ fn find_map(
     }
 }
 
-fn map_report(map: &MapResult, m_true: &[f64]) -> MapReport {
+fn map_report(map: &MapResult, m_true: Option<&[f64]>) -> MapReport {
     MapReport {
         converged: map.converged,
         iterations: map.iterations,
@@ -446,7 +431,7 @@ fn map_report(map: &MapResult, m_true: &[f64]) -> MapReport {
         evaluations: map.evaluations,
         incremental_solves: map.incremental_solves,
         wall_s: map.wall_s,
-        relative_error_to_truth: relative_difference(&map.m, m_true),
+        relative_error_to_truth: m_true.map(|t| relative_difference(&map.m, t)),
         history: map.history.clone(),
     }
 }
@@ -581,7 +566,7 @@ fn sample(
         burn_in: opts.burn_in,
         wall_s: mcmc_wall,
         diagnostics: statistics::diagnostics(&chains, mcmc_wall, chain_pde_solves),
-        relative_error_of_mean_to_truth: 0.0,
+        relative_error_of_mean_to_truth: None,
         failed_proposals: chains.iter().flat_map(|c| c.failures.clone()).collect(),
         saved_samples: saved,
     };

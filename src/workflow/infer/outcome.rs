@@ -9,13 +9,15 @@ use crate::inference::newton_cg::NewtonRecord;
 use crate::inference::posterior::Cost;
 use crate::inference::Laplace;
 
+use super::{DataFit, DataSource};
+
 /// What one inference run produced: `report` is `report.json`; the rest are the fields behind
 /// the plots, the `.vtu` and what `compare` composes.
 #[derive(Debug, Clone, Serialize)]
 pub struct InferOutcome {
     pub report: InferReport,
-    /// The true parameter the synthetic data were generated from.
-    pub m_true: Vec<f64>,
+    /// The true parameter the synthetic data were generated from (`None` for observed data).
+    pub m_true: Option<Vec<f64>>,
     pub m_map: Vec<f64>,
     /// Pointwise variance of the Laplace approximation (empty for `Method::Map`).
     pub laplace_variance: Vec<f64>,
@@ -81,9 +83,14 @@ pub struct InferReport {
     pub problem_hash: String,
     /// "PDE", "surrogate DIR" or the label a caller chose.
     pub forward_map: String,
-    /// σ of the synthetic noise (Γ_noise = σ² I).
-    pub noise_std: f64,
+    /// σ where the noise is isotropic (Γ_noise = σ² I); absent for per-datum σ or a full Γ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_std: Option<f64>,
+    /// Synthetic data, or the file of the observed data and its checksum.
+    pub data_source: DataSource,
     pub data: Vec<f64>,
+    /// The fit of q(m_MAP) to the data (residuals whitened by Γ^{-1/2}).
+    pub map_fit: DataFit,
     pub map: MapReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub map_pde_refined: Option<RefinedMapReport>,
@@ -103,8 +110,8 @@ pub struct MapReport {
     pub evaluations: usize,
     pub incremental_solves: usize,
     pub wall_s: f64,
-    /// ‖m_MAP − m_true‖ / ‖m_true‖.
-    pub relative_error_to_truth: f64,
+    /// ‖m_MAP − m_true‖ / ‖m_true‖ (synthetic data only).
+    pub relative_error_to_truth: Option<f64>,
     pub history: Vec<NewtonRecord>,
 }
 
@@ -141,7 +148,8 @@ pub struct McmcReport {
     pub burn_in: usize,
     pub wall_s: f64,
     pub diagnostics: Diagnostics,
-    pub relative_error_of_mean_to_truth: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relative_error_of_mean_to_truth: Option<f64>,
     pub failed_proposals: Vec<ProposalFailure>,
     pub saved_samples: Option<SavedSamples>,
 }
