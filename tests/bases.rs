@@ -16,7 +16,8 @@ fn eig(rank: usize, oversampling: usize, seed: u64) -> EigenSettings {
     }
 }
 use dino::data::{generate, load, GenerateOptions};
-use dino::problem::Problem;
+use dino::misfit::NoiseCovariance;
+use dino::problem::{NoiseModel, Problem};
 use ndarray::{Array1, Array2};
 
 const POISSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/problems/poisson.toml");
@@ -75,14 +76,16 @@ fn every_basis_is_orthonormal_and_encode_decode_is_the_identity() {
         &kle(&prior, eig(20, 10, 0), &problem.hash()).unwrap(),
         |x| prior.mass_mul(x),
     );
-    let as_data = active_subspace_from_data(&data, &prior, 0.01, eig(20, 10, 0)).unwrap();
+    let as_data =
+        active_subspace_from_data(&data, &prior, &NoiseModel::Relative(0.01), eig(20, 10, 0))
+            .unwrap();
     check(&as_data, |x| prior.precision_mul(x));
     check(
         &active_subspace_from_map(
             model.as_ref(),
             &prior,
             8,
-            0.01,
+            &NoiseModel::Relative(0.01),
             eig(20, 10, 0),
             &problem.hash(),
         )
@@ -102,21 +105,23 @@ fn every_basis_is_orthonormal_and_encode_decode_is_the_identity() {
         .contains("<polyline"));
 }
 
-#[test]
-fn active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians() {
-    // same 16 samples (seed 3): H is exactly low-rank (≤ 81 = d_M here) and rank + oversampling ≥ 81,
-    // so both randomized solves are exact; they differ only by the float32 storage of the Jacobians.
+/// The same 16 samples (seed 3): H is exactly low-rank (≤ 81 = d_M here) and rank + oversampling
+/// ≥ 81, so both randomized solves are exact; they differ only by the float32 storage of the
+/// Jacobians. Returns the eigenvalues from the data.
+fn active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians(
+    noise: &NoiseModel,
+) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path(), 16, 3);
     let problem = problem();
     let prior = problem.prior().unwrap();
     let model = problem.model().unwrap();
-    let from_data = active_subspace_from_data(&data, &prior, 0.01, eig(10, 75, 0)).unwrap();
+    let from_data = active_subspace_from_data(&data, &prior, noise, eig(10, 75, 0)).unwrap();
     let from_pde = active_subspace_from_map(
         model.as_ref(),
         &prior,
         16,
-        0.01,
+        noise,
         eig(10, 75, 3),
         &problem.hash(),
     )
@@ -124,6 +129,39 @@ fn active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians() {
     for i in 0..10 {
         let (a, b) = (from_data.eigenvalues[i], from_pde.eigenvalues[i]);
         assert!((a - b).abs() < 1e-4 * a, "λ_{i}: {a} (data) vs {b} (PDE)");
+    }
+    from_data.eigenvalues.to_vec()
+}
+
+#[test]
+fn active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians_relative_noise() {
+    active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians(&NoiseModel::Relative(
+        0.01,
+    ));
+}
+
+/// With a correlated Γ (H = (1/N) Σ Jᵀ Γ⁻¹ J through Γ's Cholesky factor) both paths agree, and
+/// a full Γ = σ² I gives the eigenvalues of the isotropic σ.
+#[test]
+fn active_subspace_with_correlated_noise() {
+    let d_q = problem().model().unwrap().output_dim();
+    let correlated = NoiseCovariance::dense(Array2::from_shape_fn((d_q, d_q), |(i, j)| {
+        1e-4 * ((-(i as f64 - j as f64).abs() / 3.0).exp() + if i == j { 0.1 } else { 0.0 })
+    }))
+    .unwrap();
+    active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians(&NoiseModel::Fixed(
+        correlated,
+    ));
+    let full = NoiseCovariance::dense(Array2::from_diag_elem(d_q, 4e-4)).unwrap();
+    let a = active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians(
+        &NoiseModel::Fixed(full),
+    );
+    let b = active_subspace_from_pde_solves_equals_the_one_from_stored_jacobians(
+        &NoiseModel::Fixed(NoiseCovariance::isotropic(4e-4).unwrap()),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        // the data path rounds Γ⁻¹ J x to float32
+        assert!((x - y).abs() <= 1e-6 * y, "{x} vs {y}");
     }
 }
 

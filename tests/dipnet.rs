@@ -26,7 +26,7 @@ fn trained_mlp(dir: &std::path::Path) -> (Mlp, ReducedCoordinates, dino::problem
     let input = active_subspace_from_data(
         &data,
         &prior,
-        0.01,
+        &dino::problem::NoiseModel::Relative(0.01),
         EigenSettings {
             rank: 12,
             oversampling: 10,

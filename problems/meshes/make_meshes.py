@@ -6,6 +6,8 @@ square.msh       unit square, unstructured, h = 1/24, physical lines left/right/
 square_hole.msh  unit square with a disc of radius 0.15 at (0.5, 0.7) cut out,
                  physical lines left/right/bottom/top/hole (MSH 4.1 ASCII)
 square_v22_bin.msh  the same square as square.msh, written as MSH 2.2 binary (reader test)
+square_v41_bin.msh  the same square, MSH 4.1 binary (reader test)
+square_order2.msh   a coarse square (h = 1/2) of 6-node triangles, which dino refuses (test)
 """
 import os
 import gmsh
@@ -58,6 +60,12 @@ gmsh.model.add("square")
 square(1 / 24)
 write("square.msh")
 write("square_v22_bin.msh", version=2.2, binary=True)
+write("square_v41_bin.msh", version=4.1, binary=True)
+gmsh.clear()
+gmsh.model.add("square_order2")
+square(1 / 2)
+gmsh.model.mesh.setOrder(2)
+write("square_order2.msh")
 gmsh.clear()
 gmsh.model.add("square_hole")
 square(1 / 24, hole=(0.5, 0.7, 0.15))

@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::linalg::eigen::{columnwise, double_pass_generalized, symmetric_eigen};
 use crate::map::{DifferentiableMap, Linearization};
+use crate::misfit::NoiseCovariance;
 use crate::prior::BiLaplacianPrior;
+use crate::problem::NoiseModel;
 use crate::report::svg::{semilogy, Series};
 use crate::rng::{stream, Purpose};
 
@@ -224,6 +226,21 @@ fn check_rank(rank: usize, limit: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The noise of an active subspace: σ where Γ = σ² I (for a relative level,
+/// σ = relative · E[‖q‖_∞] over `outputs`), else the full or diagonal Γ.
+fn noise_of<'n, 'a>(
+    noise: &'n NoiseModel,
+    outputs: impl Iterator<Item = &'a [f64]>,
+) -> (Option<f64>, Option<&'n NoiseCovariance>) {
+    match noise {
+        NoiseModel::Relative(r) => (Some(noise_std(outputs, *r)), None),
+        NoiseModel::Fixed(g) => match g.isotropic_variance() {
+            Some(v) => (Some(v.sqrt()), None),
+            None => (None, Some(g)),
+        },
+    }
+}
+
 /// σ = relative · E[‖q‖_∞].
 fn noise_std<'a>(outputs: impl Iterator<Item = &'a [f64]>, relative: f64) -> f64 {
     let (sum, n) = outputs.fold((0.0, 0usize), |(s, n), q| {
@@ -281,13 +298,13 @@ pub fn kle(prior: &BiLaplacianPrior, settings: EigenSettings, problem_hash: &str
 }
 
 /// Prior-preconditioned active subspace H v = λ R v for H X = (1/N) Σ Jᵢᵀ Γ⁻¹ Jᵢ X
-/// (B = R, B⁻¹ = C), from `samples` samples with noise level σ.
+/// (B = R, B⁻¹ = C), from `samples` samples; `sigma`: σ where Γ = σ² I.
 fn active_subspace(
     prior: &BiLaplacianPrior,
     h: crate::linalg::eigen::BlockOp<'_>,
     settings: EigenSettings,
     samples: usize,
-    sigma: f64,
+    sigma: Option<f64>,
     problem_hash: &str,
 ) -> Result<Basis> {
     let r = |x: &Array2<f64>| columnwise(x, |v| prior.precision_mul(v));
@@ -298,7 +315,7 @@ fn active_subspace(
         prior.dim(),
         problem_hash,
         samples,
-        Some(sigma),
+        sigma,
     );
     generalized_basis([h, &r, &c], settings, info)
 }
@@ -308,7 +325,7 @@ pub fn active_subspace_from_map(
     map: &dyn DifferentiableMap,
     prior: &BiLaplacianPrior,
     pilot: usize,
-    noise_relative: f64,
+    noise: &NoiseModel,
     settings: EigenSettings,
     problem_hash: &str,
 ) -> Result<Basis> {
@@ -339,14 +356,18 @@ pub fn active_subspace_from_map(
         })
         .collect::<Result<_>>()?;
     progress.finish_and_clear();
-    let sigma = noise_std(lins.iter().map(|l| l.output()), noise_relative);
-    let scale = 1.0 / (sigma * sigma * pilot as f64);
+    let (sigma, gamma) = noise_of(noise, lins.iter().map(|l| l.output()));
+    let scale = 1.0 / (sigma.map_or(1.0, |s| s * s) * pilot as f64);
     let h = |x: &Array2<f64>| {
         columnwise(x, |v| {
             let mut acc = vec![0.0; v.len()];
             for lin in &lins {
                 let jv = lin.jvp(v);
-                for (a, b) in acc.iter_mut().zip(lin.vjp(&jv)) {
+                let w = match gamma {
+                    Some(g) => g.precision_mul(&jv),
+                    None => jv,
+                };
+                for (a, b) in acc.iter_mut().zip(lin.vjp(&w)) {
                     *a += scale * b;
                 }
             }
@@ -376,7 +397,7 @@ fn full_jacobians(data: &Dataset) -> Result<&Array3<f32>> {
 pub fn active_subspace_from_data(
     data: &Dataset,
     prior: &BiLaplacianPrior,
-    noise_relative: f64,
+    noise: &NoiseModel,
     settings: EigenSettings,
 ) -> Result<Basis> {
     let jac = full_jacobians(data)?;
@@ -389,14 +410,14 @@ pub fn active_subspace_from_data(
         ));
     }
     let n_samples = data.len();
-    let sigma = noise_std(
+    let (sigma, gamma) = noise_of(
+        noise,
         data.q
             .rows()
             .into_iter()
             .map(|r| r.to_slice().expect("contiguous rows")),
-        noise_relative,
     );
-    let scale = 1.0 / (sigma * sigma * n_samples as f64);
+    let scale = 1.0 / (sigma.map_or(1.0, |s| s * s) * n_samples as f64);
     let h = |x: &Array2<f64>| -> Array2<f64> {
         let x32 = x.mapv(|v| v as f32);
         (0..jac.shape()[0])
@@ -404,7 +425,13 @@ pub fn active_subspace_from_data(
             .map(|k| jac.index_axis(Axis(0), k))
             .map(|j| {
                 let jx = j.dot(&x32);
-                j.t().dot(&jx).mapv(f64::from)
+                let w = match gamma {
+                    Some(g) => g
+                        .precision_mul_columns(jx.mapv(f64::from).view())
+                        .mapv(|v| v as f32),
+                    None => jx,
+                };
+                j.t().dot(&w).mapv(f64::from)
             })
             .reduce(|| Array2::zeros(x.dim()), |a, b| a + b)
             * scale

@@ -70,13 +70,13 @@ pub fn run(args: BasesArgs) -> Result<()> {
                 model.as_ref(),
                 &prior,
                 pilot,
-                problem.noise_relative()?,
+                &problem.noise_model()?,
                 eig,
                 &problem.hash(),
             )?
         }
         (BasisKind::ActiveSubspace, Some(d), None) => {
-            active_subspace_from_data(d, &problem.prior()?, problem.noise_relative()?, eig)?
+            active_subspace_from_data(d, &problem.prior()?, &problem.noise_model()?, eig)?
         }
         (BasisKind::ActiveSubspace, None, None) => {
             return Err(need_data("or --pilot N for PDE samples"))

@@ -142,12 +142,12 @@ pub fn run(args: SolveArgs) -> Result<()> {
                     .map(|p| p.display().to_string()),
             );
             eprintln!(
-                "solved {} on a {n}×{n} mesh: {} observables in {:.1} ms; wrote {}",
+                "solved {} on the {} mesh: {} observables in {:.1} ms; wrote {}",
                 model.name(),
+                problem.mesh_label(),
                 model.output_dim(),
                 1e3 * start.elapsed().as_secs_f64(),
                 written.join(", "),
-                n = problem.mesh_size(),
             );
             Ok(())
         }

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::io::npy::write_vector;
 use crate::io::vtu::{write_vtu, PointField};
 use crate::ouu::BoundedIteration;
-use crate::report::field::heat_map;
+use crate::report::field::mesh_map;
 use crate::report::svg::{lines, semilogy, Series};
 use crate::report::write_text;
 use crate::workflow::ouu::{OptimumFields, QoiValues};
@@ -92,7 +92,7 @@ pub fn write_outputs(
 ) -> Result<()> {
     write_vector(out.join("control.npy"), z)?;
     let title = "Optimal control source Σ z_k φ_k";
-    let svg = heat_map(title, fields.mesh_size, &fields.control_source);
+    let svg = mesh_map(title, &fields.mesh, &fields.control_source);
     write_text(&out.join("control.svg"), &svg)?;
     write_quantile_plots(out, values)?;
     write_convergence(out, history)?;

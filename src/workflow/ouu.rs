@@ -424,16 +424,10 @@ fn pde_check(
 }
 
 /// The fields at the optimum: the PDE state for the first SAA sample, target and control source.
-fn optimum_fields(
-    problem: &Problem,
-    pde: &ControlledDiffusion,
-    z: &[f64],
-    sample0: &[f64],
-) -> Result<OptimumFields> {
+fn optimum_fields(pde: &ControlledDiffusion, z: &[f64], sample0: &[f64]) -> Result<OptimumFields> {
     let state = pde.solve(z, sample0, None)?;
     Ok(OptimumFields {
         mesh: pde.mesh().clone(),
-        mesh_size: problem.mesh_size(),
         state_sample0: state.output().to_vec(),
         target: pde.target().to_vec(),
         control_source: pde.control_field(z),
@@ -510,7 +504,7 @@ pub fn run(problem: &Problem, config: &OuuConfig, progress: bool) -> Result<OuuO
     let pde_check = fresh
         .as_ref()
         .map(|f| pde_check(config, risk, f, reference.as_ref(), solution.wall_s));
-    let fields = optimum_fields(problem, &pde, &solution.z, &samples[0])?;
+    let fields = optimum_fields(&pde, &solution.z, &samples[0])?;
     Ok(OuuOutcome {
         problem: problem.path.display().to_string(),
         problem_hash: problem.hash(),
@@ -563,8 +557,6 @@ pub struct QoiValues {
 #[derive(Debug, Clone)]
 pub struct OptimumFields {
     pub mesh: Mesh,
-    /// Cells per side of the problem's mesh.
-    pub mesh_size: usize,
     /// The PDE state at the optimum for the first SAA sample.
     pub state_sample0: Vec<f64>,
     pub target: Vec<f64>,

@@ -1,0 +1,279 @@
+//! Meshes from Gmsh files and observed data through the pipeline: the reader on files Gmsh
+//! wrote (MSH 2.2/4.1, ASCII/binary), the structured square written as `.msh` reproducing the
+//! structured path bitwise, a Gmsh-made square agreeing with the structured mesh to
+//! discretization error, derivatives on a mesh with a hole, a MAP fitting CSV data to the noise
+//! level, and bad meshes and data files refused with exit code 2.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use dino::fem::mesh_file::{read_mesh, write_msh22};
+use dino::fem::Mesh;
+use dino::map::DifferentiableMap;
+use dino::problem::{ObservedData, Problem};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The shipped Poisson problem file with its `[mesh]` section replaced by `mesh`, and any
+/// other replacements, written into `dir`.
+fn poisson_with(dir: &Path, mesh: &str, replace: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(repo("problems/poisson.toml")).unwrap();
+    text = text.replace(
+        "n = 64            # cells per side: d_M = (n+1)² = 4225",
+        mesh,
+    );
+    for (a, b) in replace {
+        assert!(text.contains(a), "{a}");
+        text = text.replace(a, b);
+    }
+    let path = dir.join("problem.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn gmsh_files_in_every_format_read_to_the_same_mesh() {
+    let (ascii, _) = read_mesh(&repo("problems/meshes/square.msh")).unwrap();
+    for f in ["square_v22_bin.msh", "square_v41_bin.msh"] {
+        let (m, _) = read_mesh(&repo(&format!("problems/meshes/{f}"))).unwrap();
+        // ASCII holds 16 significant digits, binary the exact doubles
+        assert_eq!(m.num_vertices(), ascii.num_vertices(), "{f}");
+        let worst = m
+            .vertices()
+            .iter()
+            .zip(ascii.vertices())
+            .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-15, "{f}: coordinates differ by {worst}");
+        assert_eq!(m.triangles(), ascii.triangles(), "{f}");
+        assert_eq!(m.boundary_edges(), ascii.boundary_edges(), "{f}");
+    }
+    let mut names = ascii.boundary_names();
+    names.sort();
+    assert_eq!(names, ["bottom", "left", "right", "top"]);
+    assert_eq!(ascii.structured_size(), None);
+    // the triangles cover the unit square: areas sum to 1
+    let area: f64 = ascii.geometry().iter().map(|g| g.area).sum();
+    assert!((area - 1.0).abs() < 1e-12, "{area}");
+    let (hole, _) = read_mesh(&repo("problems/meshes/square_hole.msh")).unwrap();
+    assert!(hole.boundary_names().contains(&"hole"));
+    let area: f64 = hole.geometry().iter().map(|g| g.area).sum();
+    let exact = 1.0 - std::f64::consts::PI * 0.15f64.powi(2);
+    assert!((area - exact).abs() < 2e-3, "{area} vs {exact}");
+    assert!(
+        hole.locate(0.5, 0.7).is_none(),
+        "the hole's centre is outside"
+    );
+    assert!(hole.locate(0.5, 0.3).is_some());
+}
+
+#[test]
+fn the_structured_square_written_as_msh_reproduces_the_structured_path_bitwise() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sq.msh"),
+        write_msh22(&Mesh::unit_square(16)),
+    )
+    .unwrap();
+    let file = Problem::load(poisson_with(dir.path(), "file = \"sq.msh\"", &[])).unwrap();
+    let structured = poisson(16);
+    assert_eq!(file.mesh_ref().structured_size(), Some(16));
+    let (a, b) = (prior_sample(&file, 3), prior_sample(&structured, 3));
+    assert_eq!(a, b, "prior samples");
+    let (fa, fb) = (file.model().unwrap(), structured.model().unwrap());
+    let (la, lb) = (fa.linearize(&a).unwrap(), fb.linearize(&b).unwrap());
+    assert_eq!(la.output(), lb.output(), "q");
+    let v = prior_sample(&file, 4);
+    assert_eq!(la.jvp(&v), lb.jvp(&v), "J v");
+    let w: Vec<f64> = (0..la.output().len()).map(|k| (k as f64).sin()).collect();
+    assert_eq!(la.vjp(&w), lb.vjp(&w), "Jᵀ w");
+}
+
+/// q at a smooth m(x, y) = sin(πx) cos(πy) on `problem`'s mesh.
+fn q_smooth(problem: &Problem) -> Vec<f64> {
+    let m: Vec<f64> = problem
+        .mesh_ref()
+        .vertices()
+        .iter()
+        .map(|p| (std::f64::consts::PI * p[0]).sin() * (std::f64::consts::PI * p[1]).cos())
+        .collect();
+    problem.model().unwrap().evaluate(&m).unwrap()
+}
+
+#[test]
+fn a_gmsh_square_agrees_with_the_structured_mesh_within_discretization_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = format!(
+        "file = \"{}\"",
+        repo("problems/meshes/square.msh").display()
+    );
+    let gmsh = Problem::load(poisson_with(dir.path(), &mesh, &[])).unwrap();
+    let reference = q_smooth(&poisson(192));
+    let err = |q: &[f64]| {
+        let d: Vec<f64> = q.iter().zip(&reference).map(|(a, b)| a - b).collect();
+        norm(&d) / norm(&reference)
+    };
+    // h = 1/24 unstructured vs the structured meshes around it
+    let (e_gmsh, e24, e12) = (
+        err(&q_smooth(&gmsh)),
+        err(&q_smooth(&poisson(24))),
+        err(&q_smooth(&poisson(12))),
+    );
+    assert!(e_gmsh < 1e-2, "gmsh square: relative error {e_gmsh:.2e}");
+    assert!(
+        e_gmsh < e12 && e_gmsh < 3.0 * e24,
+        "gmsh {e_gmsh:.2e}, structured 24: {e24:.2e}, 12: {e12:.2e}"
+    );
+}
+
+fn hole_problem() -> Problem {
+    Problem::load(repo("problems/poisson_hole.toml")).unwrap()
+}
+
+#[test]
+fn derivatives_on_a_mesh_with_a_hole_pass_taylor_tests() {
+    use dino::misfit::{GaussianMisfit, Misfit, NoiseCovariance};
+    use dino::taylor::TaylorTest;
+    let problem = hole_problem();
+    let model = problem.model().unwrap();
+    let (m, v) = (prior_sample(&problem, 1), prior_sample(&problem, 2));
+    let lin = model.linearize(&m).unwrap();
+    let jv = lin.jvp(&v);
+    TaylorTest::run(
+        |e| model.evaluate(&axpy(&m, e, &v)).unwrap(),
+        lin.output(),
+        &jv,
+        0.5,
+        6,
+    )
+    .assert_second_order("q on the hole mesh", 0.1);
+    let w: Vec<f64> = (0..jv.len()).map(|k| (0.3 * k as f64).cos()).collect();
+    let (a, b) = (dot(&w, &jv), dot(&lin.vjp(&w), &v));
+    assert!((a - b).abs() <= 1e-10 * a.abs().max(b.abs()), "{a} vs {b}");
+    // misfit with a correlated Γ_ij = σ² exp(−|x_i − x_j| / 0.2) + nugget
+    let points = problem.observation_points();
+    let n = points.len();
+    let gamma = ndarray::Array2::from_shape_fn((n, n), |(i, j)| {
+        let d =
+            ((points[i][0] - points[j][0]).powi(2) + (points[i][1] - points[j][1]).powi(2)).sqrt();
+        1e-4 * ((-d / 0.2).exp() + if i == j { 0.05 } else { 0.0 })
+    });
+    let data = problem.observed().unwrap().values.clone();
+    let misfit = GaussianMisfit::with_noise(data, NoiseCovariance::dense(gamma).unwrap()).unwrap();
+    let g = misfit.gradient(lin.as_ref());
+    TaylorTest::run_scalar(
+        |e| misfit.cost(&model.evaluate(&axpy(&m, e, &v)).unwrap()),
+        misfit.cost(lin.output()),
+        dot(&g, &v),
+        0.5,
+        6,
+    )
+    .assert_second_order("misfit gradient, correlated noise, hole mesh", 0.1);
+}
+
+#[test]
+fn a_map_on_csv_data_fits_it_to_the_noise_level() {
+    // 150 measurements of the truth (prior sample 5) on the hole mesh, σ = 1% of max |u|
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let template = hole_problem();
+    let mut points = vec![];
+    for i in 0..15 {
+        for j in 0..10 {
+            let p = [0.05 + 0.9 * i as f64 / 14.0, 0.05 + 0.9 * j as f64 / 9.0];
+            if template.mesh_ref().locate(p[0], p[1]).is_some() {
+                points.push(p);
+            }
+        }
+    }
+    let placeholder = vec![0.0; points.len()];
+    let csv = d.join("wells.csv");
+    ObservedData::write_csv(&csv, &points, &placeholder, Some(&vec![1.0; points.len()])).unwrap();
+    let mut text = std::fs::read_to_string(repo("problems/poisson_hole.toml")).unwrap();
+    text = text
+        .replace(
+            "meshes/square_hole.msh",
+            &repo("problems/meshes/square_hole.msh")
+                .display()
+                .to_string(),
+        )
+        .replace("data/poisson_hole_wells.csv", "wells.csv");
+    let toml = d.join("p.toml");
+    std::fs::write(&toml, &text).unwrap();
+    let problem = Problem::load(&toml).unwrap();
+    let q = problem
+        .model()
+        .unwrap()
+        .evaluate(&prior_sample(&problem, 5))
+        .unwrap();
+    let sigma = 0.01 * q.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let mut rng = dino::rng::stream(9, dino::rng::Purpose::Noise, 0);
+    let values: Vec<f64> = q
+        .iter()
+        .map(|v| v + sigma * rand::Rng::sample::<f64, _>(&mut rng, rand_distr::StandardNormal))
+        .collect();
+    ObservedData::write_csv(&csv, &points, &values, Some(&vec![sigma; points.len()])).unwrap();
+    let out = d.join("map");
+    ok(&[
+        "infer",
+        "--problem",
+        toml.to_str().unwrap(),
+        "--pde",
+        "--method",
+        "map",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let chi2 = report["map_fit"]["chi2_per_datum"].as_f64().unwrap();
+    assert!(
+        (0.5..1.3).contains(&chi2),
+        "χ²/datum {chi2} with {} data",
+        points.len()
+    );
+    assert_eq!(report["data_source"]["kind"], "observed");
+    assert!(report["map"]["relative_error_to_truth"].is_null());
+    for f in [
+        "map.npy",
+        "residuals.csv",
+        "sensors.svg",
+        "map.svg",
+        "fields.vtu",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    assert!(!out.join("true.svg").exists());
+    let csv_out = std::fs::read_to_string(out.join("residuals.csv")).unwrap();
+    assert_eq!(csv_out.lines().count(), points.len() + 1);
+    let svg = std::fs::read_to_string(out.join("sensors.svg")).unwrap();
+    assert_eq!(svg.matches("<circle").count(), points.len());
+    let map_svg = std::fs::read_to_string(out.join("map.svg")).unwrap();
+    assert_eq!(
+        map_svg.matches("<polygon").count(),
+        problem.mesh_ref().num_triangles()
+    );
+    // --data overrides the values: the noise-free q fits better
+    let q_npy = d.join("q.npy");
+    dino::io::npy::write_vector(&q_npy, &q).unwrap();
+    let out2 = d.join("map2");
+    ok(&[
+        "infer",
+        "--problem",
+        toml.to_str().unwrap(),
+        "--pde",
+        "--method",
+        "map",
+        "--data",
+        q_npy.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    let r2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("report.json")).unwrap()).unwrap();
+    assert!(r2["map_fit"]["chi2_per_datum"].as_f64().unwrap() < 0.5 * chi2);
+}
