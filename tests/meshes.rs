@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use common::*;
 use dino::fem::mesh_file::{read_mesh, write_msh22};
 use dino::fem::Mesh;
-use dino::map::DifferentiableMap;
 use dino::problem::{ObservedData, Problem};
 
 fn repo(rel: &str) -> PathBuf {
@@ -276,4 +275,162 @@ fn a_map_on_csv_data_fits_it_to_the_noise_level() {
     let r2: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out2.join("report.json")).unwrap()).unwrap();
     assert!(r2["map_fit"]["chi2_per_datum"].as_f64().unwrap() < 0.5 * chi2);
+}
+
+/// A problem file in `dir` with the hole mesh (absolute path) and `data`/`noise` lines.
+fn hole_with(dir: &Path, mesh: &str, extra: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(repo("problems/poisson_hole.toml")).unwrap();
+    text = text.replace("\"meshes/square_hole.msh\"", &format!("\"{mesh}\""));
+    text = text.replace(
+        "data/poisson_hole_wells.csv",
+        &repo("problems/data/poisson_hole_wells.csv")
+            .display()
+            .to_string(),
+    );
+    for (a, b) in extra {
+        assert!(text.contains(a), "{a}");
+        text = text.replace(a, b);
+    }
+    let path = dir.join("problem.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn bad_meshes_and_data_files_exit_with_code_2_and_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hole = repo("problems/meshes/square_hole.msh")
+        .display()
+        .to_string();
+    let solve =
+        |p: &str, mentions: &[&str]| fails(&["solve", "--problem", p, "--sample", "0"], mentions);
+    // mesh files
+    let text = std::fs::read_to_string(&hole).unwrap();
+    let write = |name: &str, body: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.display().to_string()
+    };
+    let truncated = write("truncated.msh", &text[..text.len() / 2]);
+    solve(&hole_with(d, &truncated, &[]), &["truncated.msh"]);
+    solve(
+        &hole_with(d, &d.join("missing.msh").display().to_string(), &[]),
+        &["missing.msh"],
+    );
+    let order2 = repo("problems/meshes/square_order2.msh")
+        .display()
+        .to_string();
+    solve(
+        &hole_with(d, &order2, &[]),
+        &[
+            "square_order2.msh",
+            "second-order",
+            "3-node triangles",
+        ],
+    );
+    let lines_only = write(
+        "lines.msh",
+        "$MeshFormat\n2.2 0 8\n$EndMeshFormat\n$Nodes\n2\n1 0 0 0\n2 1 0 0\n$EndNodes\n\
+         $Elements\n1\n1 1 2 1 1 1 2\n$EndElements\n",
+    );
+    solve(
+        &hole_with(d, &lines_only, &[]),
+        &["lines.msh", "no triangles"],
+    );
+    // a degenerate triangle (three collinear nodes) and a folded (inverted) one
+    let tri = |nodes: &str, elements: &str| {
+        format!(
+            "$MeshFormat\n2.2 0 8\n$EndMeshFormat\n$Nodes\n4\n{nodes}$EndNodes\n\
+             $Elements\n2\n{elements}$EndElements\n"
+        )
+    };
+    let degenerate = write(
+        "degenerate.msh",
+        &tri(
+            "1 0 0 0\n2 1 0 0\n3 2 0 0\n4 0 1 0\n",
+            "1 2 2 0 1 1 2 4\n2 2 2 0 1 1 2 3\n",
+        ),
+    );
+    solve(
+        &hole_with(d, &degenerate, &[]),
+        &["degenerate.msh", "degenerate"],
+    );
+    let inverted = write(
+        "inverted.msh",
+        &tri(
+            "1 0 0 0\n2 1 0 0\n3 1 1 0\n4 0 1 0\n",
+            "1 2 2 0 1 1 2 3\n2 2 2 0 1 1 4 3\n",
+        ),
+    );
+    solve(&hole_with(d, &inverted, &[]), &["inverted.msh", "inverted"]);
+    // unknown physical group: the message lists the groups the mesh has
+    solve(
+        &hole_with(d, &hole, &[("bottom = 0.0", "inlet = 0.0")]),
+        &["inlet", "bottom", "top", "hole"],
+    );
+    // data files
+    let csv = |name: &str, body: &str| {
+        let p = write(name, body);
+        hole_with(
+            d,
+            &hole,
+            &[(
+                &repo("problems/data/poisson_hole_wells.csv")
+                    .display()
+                    .to_string(),
+                &p,
+            )],
+        )
+    };
+    // hole_with replaces the data path first, so pass the CSV through a second replacement
+    let nan = csv("nan.csv", "x,y,value,std\n0.2,0.2,1,0.1\n0.3,0.3,nan,0.1\n");
+    solve(&nan, &["nan.csv", "line 3", "value"]);
+    let missing = csv("missing.csv", "x,y,std\n0.2,0.2,0.1\n");
+    solve(&missing, &["missing.csv", "value"]);
+    let bad_std = csv("std.csv", "x,y,value,std\n0.2,0.2,1,-0.1\n");
+    solve(&bad_std, &["std.csv", "line 2", "std"]);
+    let in_hole = csv("hole.csv", "x,y,value,std\n0.2,0.2,1,0.1\n0.5,0.7,1,0.1\n");
+    solve(&in_hole, &["(0.5, 0.7)"]);
+    let outside = csv("outside.csv", "x,y,value,std\n1.5,0.2,1,0.1\n");
+    solve(&outside, &["(1.5, 0.2)"]);
+    // a covariance that is not SPD, and data of the wrong length
+    let two = write("two.csv", "x,y,value\n0.2,0.2,1\n0.3,0.3,1\n");
+    let c = d.join("c.npy");
+    dino::io::npy::write_matrix(&c, &ndarray::array![[1.0, 2.0], [2.0, 1.0]]).unwrap();
+    let spd = hole_with(
+        d,
+        &hole,
+        &[
+            (
+                &repo("problems/data/poisson_hole_wells.csv")
+                    .display()
+                    .to_string(),
+                &two,
+            ),
+            (
+                "# [noise]: none needed",
+                &format!("[noise]\ncovariance = \"{}\"\n#", c.display()),
+            ),
+        ],
+    );
+    solve(&spd, &["covariance", "positive definite"]);
+    let problem = hole_with(d, &hole, &[]);
+    let short = d.join("short.npy");
+    dino::io::npy::write_vector(&short, &[1.0, 2.0]).unwrap();
+    fails(
+        &[
+            "infer",
+            "--problem",
+            &problem,
+            "--pde",
+            "--method",
+            "map",
+            "--data",
+            short.to_str().unwrap(),
+            "--out",
+            d.join("o").to_str().unwrap(),
+        ],
+        &["short.npy", "40"],
+    );
 }
