@@ -323,11 +323,7 @@ fn bad_meshes_and_data_files_exit_with_code_2_and_say_where() {
         .to_string();
     solve(
         &hole_with(d, &order2, &[]),
-        &[
-            "square_order2.msh",
-            "second-order",
-            "3-node triangles",
-        ],
+        &["square_order2.msh", "second-order", "3-node triangles"],
     );
     let lines_only = write(
         "lines.msh",

@@ -162,6 +162,9 @@ impl Mesh {
             return Err(bad("the mesh has no triangles".into()));
         }
         let nv = vertices.len();
+        if nv > u32::MAX as usize {
+            return Err(bad(format!("{nv} vertices: at most 2³² are supported")));
+        }
         if let Some((t, _)) = triangles
             .iter()
             .enumerate()
@@ -395,35 +398,50 @@ fn boundary_edges(
     triangles: &[[usize; 3]],
     groups: &[BoundaryGroup],
 ) -> std::result::Result<Vec<[usize; 2]>, String> {
-    use std::collections::HashMap;
-    let key = |a: usize, b: usize| (a.min(b), a.max(b));
-    let mut count: HashMap<(usize, usize), u32> = HashMap::with_capacity(3 * triangles.len());
-    for t in triangles {
-        for a in 0..3 {
-            *count.entry(key(t[a], t[(a + 1) % 3])).or_default() += 1;
+    use rayon::slice::ParallelSliceMut;
+    // every triangle edge as one sortable key (min << 32 | max); an edge that occurs once is
+    // on the boundary. Sorting (not hashing) keeps 10⁶ triangles well under a second.
+    let key = |a: usize, b: usize| ((a.min(b) as u64) << 32) | a.max(b) as u64;
+    let mut keys: Vec<u64> = triangles
+        .iter()
+        .flat_map(|t| [key(t[0], t[1]), key(t[1], t[2]), key(t[2], t[0])])
+        .collect();
+    keys.par_sort_unstable();
+    let mut singles = Vec::new();
+    let mut run = 0;
+    while run < keys.len() {
+        let mut end = run + 1;
+        while end < keys.len() && keys[end] == keys[run] {
+            end += 1;
         }
+        if end - run == 1 {
+            singles.push(keys[run]);
+        }
+        run = end;
     }
+    let on_boundary = |k: u64| singles.binary_search(&k).is_ok();
     let mut out = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for g in groups {
         for &[a, b] in &g.edges {
-            match count.get(&key(a, b)) {
-                None => {
-                    return Err(format!(
-                        "boundary group \"{}\" has an edge ({a}, {b}) that is not an edge of \
-                         any triangle",
-                        g.name
-                    ))
-                }
-                Some(1) if taken.insert(key(a, b)) => out.push([a, b]),
-                _ => {}
+            let k = key(a, b);
+            if keys.binary_search(&k).is_err() {
+                return Err(format!(
+                    "boundary group \"{}\" has an edge ({a}, {b}) that is not an edge of any \
+                     triangle",
+                    g.name
+                ));
+            }
+            if on_boundary(k) && taken.insert(k) {
+                out.push([a, b]);
             }
         }
     }
     for t in triangles {
         for a in 0..3 {
             let (u, v) = (t[a], t[(a + 1) % 3]);
-            if count[&key(u, v)] == 1 && taken.insert(key(u, v)) {
+            let k = key(u, v);
+            if on_boundary(k) && taken.insert(k) {
                 out.push([u, v]);
             }
         }
