@@ -430,3 +430,79 @@ fn bad_meshes_and_data_files_exit_with_code_2_and_say_where() {
         &["short.npy", "40"],
     );
 }
+
+/// The shipped surrogate serves the Poisson problem under any noise model and with measured
+/// values (`--data`), and refuses the problem observed at other points.
+#[test]
+fn the_shipped_surrogate_runs_on_observed_data_and_refuses_other_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let surrogate = repo("surrogates/poisson-dipnet").display().to_string();
+    let fixed = poisson_with(
+        d,
+        "n = 64",
+        &[(
+            "relative = 0.01   # σ = 0.01 · max |q(m_true)|",
+            "std = 0.005",
+        )],
+    );
+    let shipped = Problem::load(repo("problems/poisson.toml")).unwrap();
+    assert_eq!(Problem::load(&fixed).unwrap().hash(), shipped.hash());
+    let q = shipped
+        .model()
+        .unwrap()
+        .evaluate(&prior_sample(&shipped, 2))
+        .unwrap();
+    let values = d.join("values.npy");
+    dino::io::npy::write_vector(&values, &q).unwrap();
+    let out = d.join("out");
+    let args = |problem: &Path| {
+        vec![
+            "infer".to_string(),
+            "--problem".into(),
+            problem.display().to_string(),
+            "--surrogate".into(),
+            surrogate.clone(),
+            "--method".into(),
+            "laplace".into(),
+            "--rank".into(),
+            "10".into(),
+            "--data".into(),
+            values.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let a = args(&fixed);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["noise_std"], 0.005);
+    assert!(report["data_source"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("values.npy"));
+    assert!(out.join("laplace_variance.npy").is_file());
+    // the same problem observed at 50 other points
+    let points: Vec<[f64; 2]> = (0..50).map(|k| [0.1 + 0.016 * k as f64, 0.3]).collect();
+    let csv = d.join("other.csv");
+    ObservedData::write_csv(&csv, &points, &q, None).unwrap();
+    let other = poisson_with(
+        d,
+        "n = 64",
+        &[
+            ("relative = 0.01   # σ = 0.01 · max |q(m_true)|", "std = 0.005"),
+            (
+                "grid_x = { start = 0.1, stop = 0.9, count = 10 }\ngrid_y = { start = 0.1, stop = 0.5, count = 5 }",
+                "data = \"other.csv\"",
+            ),
+        ],
+    );
+    let mut a = args(&other);
+    a.truncate(a.len() - 4);
+    a.extend(["--out".into(), out.display().to_string()]);
+    fails(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["model.json", "problem.hash"],
+    );
+}

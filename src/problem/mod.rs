@@ -165,11 +165,16 @@ impl Problem {
     }
 
     /// A 64-bit FNV-1a hash of the problem as parsed (mesh override included), in hex: what a
-    /// data set or surrogate records to recognize the problem it was made for. It covers the
-    /// contents of a mesh file and the observation points of a data file (not the data values:
-    /// a surrogate predicts q at the points, whatever was measured there).
+    /// data set or surrogate records to recognize the problem it was made for. It covers what
+    /// defines the map m ↦ q and its prior: the mesh (a mesh file's contents), the PDE, the
+    /// observation points (those of a data file, not its values: a surrogate predicts q at the
+    /// points, whatever was measured there), the prior, the control and QoI. The noise model and
+    /// the description are left out, so a surrogate serves the same problem under any noise.
     pub fn hash(&self) -> String {
-        let mut canonical = serde_json::to_string(&self.spec).expect("problem specs serialize");
+        let mut spec = self.spec.clone();
+        spec.noise = None;
+        spec.description.clear();
+        let mut canonical = serde_json::to_string(&spec).expect("problem specs serialize");
         if let Some(c) = &self.mesh_checksum {
             canonical.push_str(&format!(" mesh={c}"));
         }
