@@ -506,3 +506,153 @@ fn the_shipped_surrogate_runs_on_observed_data_and_refuses_other_points() {
         &["model.json", "problem.hash"],
     );
 }
+
+/// Every command runs on a Gmsh mesh: generate, bases, train, eval, compare on the hole
+/// problem; reaction–diffusion solves and OUU optimizes on the Gmsh square.
+#[test]
+fn the_whole_pipeline_runs_on_gmsh_meshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    let p = hole_with(
+        dir.path(),
+        &repo("problems/meshes/square_hole.msh")
+            .display()
+            .to_string(),
+        &[],
+    );
+    ok(&[
+        "infer",
+        "--problem",
+        &p,
+        "--pde",
+        "--method",
+        "laplace",
+        "--rank",
+        "20",
+        "--out",
+        &d("lap"),
+    ]);
+    ok(&[
+        "generate",
+        "--problem",
+        &p,
+        "--laplace",
+        &d("lap/laplace"),
+        "--samples",
+        "48",
+        "--out",
+        &d("train"),
+    ]);
+    ok(&[
+        "generate",
+        "--problem",
+        &p,
+        "--samples",
+        "8",
+        "--seed",
+        "1",
+        "--jacobian",
+        "none",
+        "--out",
+        &d("test"),
+    ]);
+    ok(&[
+        "bases",
+        "--problem",
+        &p,
+        "--kind",
+        "active-subspace",
+        "--data",
+        &d("train"),
+        "--rank",
+        "12",
+        "--out",
+        &d("as"),
+    ]);
+    ok(&[
+        "train",
+        "--problem",
+        &p,
+        "--data",
+        &d("train"),
+        "--basis",
+        &d("as"),
+        "--loss",
+        "h1",
+        "--epochs",
+        "20",
+        "--out",
+        &d("dino"),
+    ]);
+    ok(&[
+        "eval",
+        "--surrogate",
+        &d("dino"),
+        "--data",
+        &d("test"),
+        "--problem",
+        &p,
+        "--json",
+        &d("eval.json"),
+    ]);
+    ok(&[
+        "compare",
+        "--problem",
+        &p,
+        "--surrogate",
+        &d("dino"),
+        "--samples",
+        "40",
+        "--burn-in",
+        "10",
+        "--rank",
+        "10",
+        "--out",
+        &d("cmp"),
+    ]);
+    let vtu = std::fs::read_to_string(d("cmp/pde/fields.vtu")).unwrap();
+    assert!(
+        vtu.contains("NumberOfPoints=\"717\""),
+        "the hole mesh's vertices"
+    );
+    let square = repo("problems/meshes/square.msh").display().to_string();
+    for (file, replace) in [
+        ("reaction_diffusion.toml", "n = 64"),
+        ("ouu_semilinear.toml", "n = 64"),
+    ] {
+        let text = std::fs::read_to_string(repo(&format!("problems/{file}"))).unwrap();
+        let line = text.lines().find(|l| l.starts_with(replace)).unwrap();
+        let path = dir.path().join(file);
+        std::fs::write(&path, text.replace(line, &format!("file = \"{square}\""))).unwrap();
+        let path = path.display().to_string();
+        if file.starts_with("ouu") {
+            ok(&[
+                "ouu",
+                "--problem",
+                &path,
+                "--pde",
+                "--samples",
+                "4",
+                "--max-iter",
+                "3",
+                "--fresh",
+                "4",
+                "--out",
+                &d("ouu"),
+            ]);
+            assert!(std::fs::read_to_string(d("ouu/control.svg"))
+                .unwrap()
+                .contains("<polygon"));
+        } else {
+            ok(&[
+                "solve",
+                "--problem",
+                &path,
+                "--sample",
+                "0",
+                "--vtk",
+                &d("rd.vtu"),
+            ]);
+        }
+    }
+}
