@@ -30,6 +30,9 @@ pub enum Error {
     /// A numerical method failed (a factorization broke down, Newton did not converge, ...).
     #[error("{what}: {message}")]
     Numerical { what: String, message: String },
+    /// A network peer (an UM-Bridge model server) that failed, refused or did not answer.
+    #[error("{peer}: {message}")]
+    Peer { peer: String, message: String },
 }
 
 /// Shorthand for results in dino.
@@ -68,6 +71,13 @@ impl Error {
     }
 
     /// A numerical method `what` that failed.
+    pub fn peer(peer: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Peer {
+            peer: peer.into(),
+            message: message.into(),
+        }
+    }
+
     pub fn numerical(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Numerical {
             what: what.into(),

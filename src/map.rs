@@ -25,6 +25,26 @@ pub trait DifferentiableMap: Send + Sync {
     fn evaluate(&self, m: &[f64]) -> Result<Vec<f64>> {
         Ok(self.linearize(m)?.output().to_vec())
     }
+    /// q(m) and its Jacobian as `need` asks: none, the full J (d_Q × d_M), or J V for a
+    /// d_M × r basis V. The default linearizes once and uses [`projected_jacobian`]; a map whose
+    /// derivatives cost one request each (an external model) overrides it to choose the
+    /// cheapest set of requests.
+    fn output_and_jacobian(
+        &self,
+        m: &[f64],
+        need: JacobianNeed<'_>,
+    ) -> Result<(Vec<f64>, Option<Array2<f64>>)> {
+        if let JacobianNeed::None = need {
+            return Ok((self.evaluate(m)?, None));
+        }
+        let lin = self.linearize(m)?;
+        let jacobian = match need {
+            JacobianNeed::None => None,
+            JacobianNeed::Full => Some(lin.jacobian()),
+            JacobianNeed::Projected(v) => Some(projected_jacobian(lin.as_ref(), v)),
+        };
+        Ok((lin.output().to_vec(), jacobian))
+    }
     /// The map's own input encoder E (d_M × r), when q depends on m only through the reduced
     /// coefficients c = Eᵀ(m − m̄) (a reduced-basis surrogate); its linearizations then return
     /// J_r = ∂q/∂c from [`Linearization::reduced_jacobian`], and J = J_r Eᵀ.
@@ -51,6 +71,32 @@ pub trait DifferentiableMap: Send + Sync {
     /// g, and keeps g's fast paths.
     fn affine_free_part(&self) -> Option<&dyn DifferentiableMap> {
         None
+    }
+}
+
+/// Which Jacobian [`DifferentiableMap::output_and_jacobian`] returns.
+#[derive(Debug, Clone, Copy)]
+pub enum JacobianNeed<'a> {
+    /// q alone.
+    None,
+    /// J = ∂q/∂m, d_Q × d_M.
+    Full,
+    /// J V for a d_M × r basis V.
+    Projected(&'a Array2<f64>),
+}
+
+/// J V for a d_M × r basis V: r products J v_j when r ≤ d_Q, else the full Jacobian times V.
+pub fn projected_jacobian(lin: &dyn Linearization, v: &Array2<f64>) -> Array2<f64> {
+    let (d_q, r) = (lin.output().len(), v.ncols());
+    if r <= d_q {
+        let mut out = Array2::zeros((d_q, r));
+        for (j, col) in v.columns().into_iter().enumerate() {
+            let jv = lin.jvp(&col.to_vec());
+            out.column_mut(j).assign(&ndarray::ArrayView1::from(&jv));
+        }
+        out
+    } else {
+        lin.jacobian().dot(v)
     }
 }
 

@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::*;
 use dino::inference::{synthetic_data, Posterior};
@@ -17,26 +15,9 @@ use dino::misfit::GaussianMisfit;
 use dino::problem::Problem;
 use serde_json::Value;
 
-/// The server process, stopped when the test ends (pass or fail).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(problem: &str, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_dino"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dino"));
+    command
         .args([
             "serve",
             "--problem",
@@ -47,19 +28,8 @@ fn start(problem: &str, port: u16) -> Server {
             "4",
         ])
         .args(["--port", &port.to_string()])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "dino serve did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+        .stderr(Stdio::null());
+    Server::spawn(command, port)
 }
 
 fn vector(v: &Value) -> Vec<f64> {

@@ -268,6 +268,11 @@ fn generalized_basis(
         settings.oversampling,
         &mut rng,
     );
+    // an operator of lower rank than asked for gives fewer eigenpairs
+    let info = BasisInfo {
+        rank: pairs.vectors.ncols(),
+        ..info
+    };
     Ok(Basis {
         info,
         eigenvalues: pairs.values,

@@ -87,6 +87,12 @@ pub fn run(args: BasesArgs) -> Result<()> {
             return Err(need_data("with the observables and Jacobians to reduce"))
         }
     };
+    if basis.info.rank < args.rank {
+        eprintln!(
+            "warning: the operator has rank {} only (asked for --rank {}): the basis has {} vectors",
+            basis.info.rank, args.rank, basis.info.rank
+        );
+    }
     basis.save(&args.out)?;
     let ev = &basis.eigenvalues;
     eprintln!(

@@ -107,18 +107,22 @@ pub fn run(args: SolveArgs) -> Result<()> {
         report.jacobian_file = Some(path.clone());
     }
     if let Some(path) = &args.vtk {
-        let mut fields = vec![
-            PointField {
-                name: "state",
-                components: 1,
-                values: lin.state(),
-            },
-            PointField {
-                name: "parameter",
-                components: 1,
-                values: &m,
-            },
-        ];
+        let mut fields = vec![PointField {
+            name: "parameter",
+            components: 1,
+            values: &m,
+        }];
+        // an external model shows dino no state
+        if lin.state().len() == model.mesh().num_vertices() {
+            fields.insert(
+                0,
+                PointField {
+                    name: "state",
+                    components: 1,
+                    values: lin.state(),
+                },
+            );
+        }
         for (name, components, values) in model.auxiliary_fields() {
             fields.push(PointField {
                 name,

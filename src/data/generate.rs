@@ -22,7 +22,7 @@ use super::manifest::{
 };
 use crate::error::{Error, Result};
 use crate::io::checksum;
-use crate::map::Linearization;
+use crate::map::JacobianNeed;
 use crate::measure::Laplace;
 use crate::models::PdeModel;
 use crate::prior::BiLaplacianPrior;
@@ -91,6 +91,8 @@ enum Sample {
         m: Vec<f64>,
         reason: String,
     },
+    /// The external model did not answer (never recorded as a failure).
+    Unanswered(Error),
 }
 
 fn compute_sample(
@@ -107,32 +109,26 @@ fn compute_sample(
         (None, Some(laplace)) => laplace.sample(distribution.prior, &mut rng),
         (None, None) => distribution.prior.sample(&mut rng),
     };
-    let lin = match model.linearize(&m) {
-        Ok(lin) => lin,
-        Err(e) => {
-            return Sample::Failed {
-                m,
-                reason: e.to_string(),
-            }
-        }
-    };
-    let jacobian = match (kind, basis) {
-        (JacobianKind::None, _) => None,
-        (JacobianKind::Full, _) => Some(lin.jacobian().iter().map(|&x| x as f32).collect()),
-        (JacobianKind::Projected, Some(v)) => Some(
-            projected_jacobian(lin.as_ref(), v)
-                .iter()
-                .map(|&x| x as f32)
-                .collect(),
-        ),
+    let need = match (kind, basis) {
+        (JacobianKind::None, _) => JacobianNeed::None,
+        (JacobianKind::Full, _) => JacobianNeed::Full,
+        (JacobianKind::Projected, Some(v)) => JacobianNeed::Projected(v),
         (JacobianKind::Projected, None) => {
             unreachable!("checked: projected Jacobians need a basis")
         }
     };
-    Sample::Solved {
-        q: lin.output().to_vec(),
-        m,
-        jacobian,
+    match model.output_and_jacobian(&m, need) {
+        Ok((q, jacobian)) => Sample::Solved {
+            q,
+            m,
+            jacobian: jacobian.map(|j| j.iter().map(|&x| x as f32).collect()),
+        },
+        // a model server that does not answer is not a failed sample: stop, keep what is written
+        Err(e @ Error::Peer { .. }) => Sample::Unanswered(e),
+        Err(e) => Sample::Failed {
+            m,
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -145,20 +141,7 @@ struct Distribution<'a> {
     given: Option<&'a Array2<f64>>,
 }
 
-/// J V for a d_M × r basis V: r incremental solves when r ≤ d_Q, else the full Jacobian times V.
-pub fn projected_jacobian(lin: &dyn Linearization, v: &Array2<f64>) -> Array2<f64> {
-    let (d_q, r) = (lin.output().len(), v.ncols());
-    if r <= d_q {
-        let mut out = Array2::zeros((d_q, r));
-        for (j, col) in v.columns().into_iter().enumerate() {
-            let jv = lin.jvp(&col.to_vec());
-            out.column_mut(j).assign(&ndarray::ArrayView1::from(&jv));
-        }
-        out
-    } else {
-        lin.jacobian().dot(v)
-    }
-}
+pub use crate::map::projected_jacobian;
 
 fn npy_bytes<T: WriteNpyExt + ?Sized>(array: &T) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -525,6 +508,17 @@ impl Job<'_> {
                             .copy_from_slice(&values);
                     }
                 }
+                Sample::Unanswered(Error::Peer { peer, message }) => {
+                    return Err(Error::peer(
+                        peer,
+                        format!(
+                            "{message}; sample {}: the chunks written so far are kept, rerun the \
+                             same command when the model answers again to go on",
+                            s + row
+                        ),
+                    ));
+                }
+                Sample::Unanswered(e) => return Err(e),
                 Sample::Failed { m, reason } => {
                     let sample = s + row;
                     if !self.opts.allow_failures {

@@ -47,6 +47,7 @@ macro_rules! implicit_pde_model {
 pub mod controlled;
 pub mod convection;
 pub mod diffusion;
+pub mod external;
 pub mod implicit;
 pub mod navier_stokes;
 pub mod quadratic;
@@ -58,6 +59,7 @@ use crate::map::{DifferentiableMap, Linearization};
 pub use controlled::{ControlledDiffusion, ControlledState};
 pub use convection::{ConvectionModel, ConvectionSettings};
 pub use diffusion::{mollified_sources, DiffusionModel, DiffusionSettings, SourceFn};
+pub use external::ExternalModel;
 pub use implicit::ImplicitLinearization;
 pub use quadratic::ElementwiseQuadratic;
 

@@ -247,6 +247,8 @@ impl Surrogate {
                     "a control surrogate",
                 ))
             }
+            // an external model's output size is the server's; the hash pins its URL and name
+            (None, _) if problem.is_external() => (d_m, p.output_dim),
             (None, _) => (d_m, problem.observation_points().len()),
         };
         if (p.input_dim, p.output_dim) != (d_m, d_q) {

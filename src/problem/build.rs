@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::fem::p2::P2Space;
 use crate::fem::Side;
 use crate::io::npy::write_matrix;
+use crate::map::DifferentiableMap;
 use crate::models::navier_stokes::{solve_navier_stokes, FlowField, NavierStokesSettings};
 use crate::models::{
     mollified_sources, ConvectionModel, ConvectionSettings, DiffusionModel, DiffusionSettings,
@@ -58,6 +59,9 @@ impl Problem {
 
     /// The forward model m ↦ q = B u(m); an error when the file has no `[observations]`.
     pub fn model(&self) -> Result<Box<dyn PdeModel>> {
+        if let PdeSpec::Umbridge { .. } = &self.spec.pde {
+            return Ok(Box::new(self.external_model()?));
+        }
         if self.spec.observations.is_none() {
             return Err(self.invalid(
                 "observations",
@@ -137,7 +141,50 @@ impl Problem {
                     "convection_reaction_diffusion",
                 ))
             }
+            PdeSpec::Umbridge { .. } => {
+                return Err(self.invalid(
+                    "pde.model",
+                    "poisson or reaction_diffusion (an UM-Bridge model has no control input here)",
+                    "umbridge",
+                ))
+            }
         })
+    }
+
+    /// The UM-Bridge model of `[pde] model = "umbridge"`: connected, and checked to take one
+    /// value per mesh vertex.
+    fn external_model(&self) -> Result<crate::models::ExternalModel> {
+        let PdeSpec::Umbridge {
+            url,
+            name,
+            config,
+            timeout_s,
+            retries,
+        } = &self.spec.pde
+        else {
+            unreachable!("called for umbridge problems")
+        };
+        let defaults = crate::umbridge::client::ClientSettings::default();
+        let settings = crate::umbridge::client::ClientSettings {
+            timeout: timeout_s.map_or(defaults.timeout, std::time::Duration::from_secs_f64),
+            retries: retries.unwrap_or(defaults.retries),
+            backoff: defaults.backoff,
+        };
+        let config = serde_json::Value::Object(config.clone().unwrap_or_default());
+        let remote =
+            crate::umbridge::client::UmBridgeModel::connect(&url.list(), name, config, settings)?;
+        let d_m = self.mesh.num_vertices();
+        if remote.input_dim() != d_m {
+            return Err(self.invalid(
+                "pde.url",
+                &format!(
+                    "a model with one input per mesh vertex ({d_m} for the {} mesh)",
+                    self.mesh_label()
+                ),
+                format!("input size {}", remote.input_dim()),
+            ));
+        }
+        Ok(crate::models::ExternalModel::new(self.mesh(), remote))
     }
 
     /// The velocity for the convection problem: read from the cache beside the problem file, or

@@ -262,6 +262,12 @@ impl Problem {
         }
     }
 
+    /// Whether the forward model is an external (UM-Bridge) model, whose outputs are the
+    /// observations (no observation points).
+    pub fn is_external(&self) -> bool {
+        matches!(self.spec.pde, PdeSpec::Umbridge { .. })
+    }
+
     /// The mesh.
     pub fn mesh(&self) -> Mesh {
         (*self.mesh).clone()

@@ -124,6 +124,16 @@ pub fn write_residuals_csv(
     residual: &[f64],
     normalized: &[f64],
 ) -> Result<()> {
+    if points.len() != data.len() {
+        // outputs of an external model: no points, one row per output
+        let mut text = String::from("output,data,q,residual,normalized_residual\n");
+        for (i, ((d, r), z)) in data.iter().zip(residual).zip(normalized).enumerate() {
+            text.push_str(&format!("{i},{d:?},{:?},{r:?},{z:?}\n", d - r));
+        }
+        return crate::io::atomic::write_atomic(path, |w| {
+            std::io::Write::write_all(w, text.as_bytes())
+        });
+    }
     let mut text = String::from("x,y,data,q,residual,normalized_residual\n");
     for (((p, d), r), z) in points.iter().zip(data).zip(residual).zip(normalized) {
         text.push_str(&format!(

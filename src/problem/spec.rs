@@ -76,6 +76,45 @@ pub enum PdeSpec {
         /// The flow that convects u.
         velocity: VelocitySpec,
     },
+    /// Any UM-Bridge model server as the map m ↦ q (the parameter a nodal field on the mesh).
+    Umbridge {
+        /// One URL or a list (requests are spread over them round robin).
+        url: Urls,
+        /// The model's name on the server (default "forward").
+        #[serde(default = "forward_name")]
+        name: String,
+        /// Sent as the UM-Bridge `config` object with every request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<serde_json::Map<String, serde_json::Value>>,
+        /// Per-request timeout in seconds (default 600).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_s: Option<f64>,
+        /// Retries (with exponential backoff from 0.2 s) on refused connections, timeouts and
+        /// 5xx answers (default 3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retries: Option<usize>,
+    },
+}
+
+fn forward_name() -> String {
+    "forward".into()
+}
+
+/// One URL or several.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Urls {
+    pub fn list(&self) -> Vec<String> {
+        match self {
+            Urls::One(u) => vec![u.clone()],
+            Urls::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// f(x) = max(floor, exp(−decay ‖x − center‖²)).

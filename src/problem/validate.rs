@@ -43,6 +43,32 @@ impl Problem {
     /// Reynolds number and inflow values.
     fn validate_pde(&self, pde: &PdeSpec) -> Result<()> {
         match pde {
+            PdeSpec::Umbridge {
+                url,
+                name,
+                timeout_s,
+                ..
+            } => {
+                let urls = url.list();
+                if urls.is_empty() {
+                    return Err(self.invalid("pde.url", "at least one URL", "an empty list"));
+                }
+                if let Some(u) = urls.iter().find(|u| !u.starts_with("http://")) {
+                    return Err(self.invalid(
+                        "pde.url",
+                        "an http:// URL such as \"http://127.0.0.1:4242\"",
+                        format!("{u:?}"),
+                    ));
+                }
+                if name.is_empty() {
+                    return Err(self.invalid("pde.name", "a model name", "\"\""));
+                }
+                if let Some(t) = timeout_s {
+                    if !(*t > 0.0 && t.is_finite()) {
+                        return Err(self.invalid("pde.timeout_s", "a positive number", t));
+                    }
+                }
+            }
             PdeSpec::Poisson { source, dirichlet } => {
                 if !source.is_finite() {
                     return Err(self.invalid("pde.source", "a finite number", source));

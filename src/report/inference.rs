@@ -56,10 +56,12 @@ pub fn write_outcome(problem: &Problem, outcome: &InferOutcome, out: &Path) -> R
         "normalized residuals at the MAP point, χ²/datum = {:.3}",
         fit.chi2_per_datum
     );
-    write_text(
-        &out.join("sensors.svg"),
-        &sensor_map(&title, mesh, &points, &fit.normalized),
-    )?;
+    if points.len() == fit.normalized.len() {
+        write_text(
+            &out.join("sensors.svg"),
+            &sensor_map(&title, mesh, &points, &fit.normalized),
+        )?;
+    }
     write_residuals_csv(
         &out.join("residuals.csv"),
         &points,

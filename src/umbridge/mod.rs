@@ -6,6 +6,7 @@
 //! the map has second derivatives, ApplyHessian (∂²(s·F)/∂m² v); [`LogPosteriorModel`] serves
 //! log π(m | d) as a 1-vector with its gradient, the convention of the UM-Bridge benchmarks.
 
+pub mod client;
 pub mod protocol;
 pub mod server;
 

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use dino::problem::Problem;
 use dino::rng::{stream, Purpose};
@@ -70,4 +72,47 @@ pub fn fails(args: &[&str], mentions: &[&str]) -> String {
         );
     }
     stderr
+}
+
+/// A server process (`dino serve`, a Python model), killed when the test ends (pass or fail).
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Starts `command` and waits (≤ 60 s) until it listens on `port`.
+    pub fn spawn(mut command: Command, port: u16) -> Server {
+        let mut server = Server(command.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.0.try_wait() {
+                panic!("{command:?} exited with {status} before listening");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{command:?} did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+/// A TCP port nobody listens on now, and that no other test of this process gets (tests run
+/// in parallel, and the OS may hand a just-released ephemeral port out again).
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((std::process::id().wrapping_mul(7919) + 101 * k) % 30_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
