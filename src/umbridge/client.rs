@@ -159,8 +159,28 @@ impl UmBridgeModel {
         Error::peer(self.peer(k), message)
     }
 
-    /// One request to URL `k`, retried on transport errors and 5xx.
+    /// One request to URL `k` (retried on transport errors and 5xx), its answer as JSON.
     fn request(&self, k: usize, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let text = self.request_text(k, method, path, body)?;
+        serde_json::from_str(&text).map_err(|_| {
+            self.peer_error(
+                k,
+                format!(
+                    "{path}: the answer is not JSON: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            )
+        })
+    }
+
+    /// One request to URL `k`, retried on transport errors and 5xx: the text of a 2xx answer.
+    fn request_text(
+        &self,
+        k: usize,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<String> {
         let url = format!("{}{path}", self.urls[k]);
         let mut wait = self.settings.backoff;
         let mut last = String::new();
@@ -193,9 +213,9 @@ impl UmBridgeModel {
                     continue;
                 }
             };
-            let value: Option<Value> = serde_json::from_str(&text).ok();
             let detail = || {
-                value
+                serde_json::from_str::<Value>(&text)
+                    .ok()
                     .as_ref()
                     .and_then(|v| v.get("error"))
                     .map(|e| {
@@ -214,15 +234,7 @@ impl UmBridgeModel {
             if status >= 400 {
                 return Err(self.peer_error(k, format!("{path}: HTTP {status}: {}", detail())));
             }
-            return value.ok_or_else(|| {
-                self.peer_error(
-                    k,
-                    format!(
-                        "{path}: the answer is not JSON: {}",
-                        text.chars().take(200).collect::<String>()
-                    ),
-                )
-            });
+            return Ok(text);
         }
         Err(self.peer_error(
             k,
@@ -236,23 +248,34 @@ impl UmBridgeModel {
         let k = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
         body["name"] = json!(self.name);
         body["config"] = self.config.clone();
-        let answer = self.request(k, "POST", path, Some(&body))?;
-        let out = if nested {
-            &answer["output"][0]
+        let text = self.request_text(k, "POST", path, Some(&body))?;
+        // typed, straight from the text (no JSON tree of 4,225 numbers)
+        #[derive(serde::Deserialize)]
+        struct Nested {
+            output: Vec<Vec<f64>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Flat {
+            output: Vec<f64>,
+        }
+        let values = if nested {
+            serde_json::from_str::<Nested>(&text).map(|a| a.output.into_iter().next())
         } else {
-            &answer["output"]
+            serde_json::from_str::<Flat>(&text).map(|a| Some(a.output))
         };
-        let values: Option<Vec<f64>> = out
-            .as_array()
-            .map(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
-            .unwrap_or(None);
         match values {
-            Some(v) if v.len() == expected => Ok(v),
-            Some(v) => Err(self.peer_error(
+            Ok(Some(v)) if v.len() == expected => Ok(v),
+            Ok(Some(v)) => Err(self.peer_error(
                 k,
                 format!("{path}: answered {} values, expected {expected}", v.len()),
             )),
-            None => Err(self.peer_error(k, format!("{path}: the answer has no numeric `output`"))),
+            _ => Err(self.peer_error(
+                k,
+                format!(
+                    "{path}: the answer has no numeric `output`: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
+            )),
         }
     }
 

@@ -1,5 +1,6 @@
 //! UM-Bridge (protocol 1.0): dino's maps served to any UQ tool over JSON/HTTP
-//! ([`server`]), with the protocol's request and response bodies in [`protocol`].
+//! ([`server`]), any UM-Bridge model as a dino map ([`client`]), with the protocol's request and
+//! response bodies in [`protocol`].
 //!
 //! A served model is any [`ServedModel`]: [`MapModel`] serves a [`DifferentiableMap`] (the PDE
 //! or a surrogate) as F: ℝ^{d_M} → ℝ^{d_Q} with Gradient (Jᵀ s), ApplyJacobian (J v) and, where
@@ -10,9 +11,12 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 
-use crate::error::Result;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::error::{Error, Result};
 use crate::inference::Posterior;
-use crate::map::DifferentiableMap;
+use crate::map::{DifferentiableMap, Linearization};
 
 /// What a served model can do (`/ModelInfo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,10 +43,21 @@ pub trait ServedModel: Send + Sync {
 }
 
 /// A differentiable map served as an UM-Bridge model.
+///
+/// UM-Bridge is stateless: a client that wants the Jacobian at x sends d_Q Gradient (or d_M
+/// ApplyJacobian) requests with the same x, often at once. The model keeps the linearizations
+/// at the last [`LINEARIZATION_CACHE`] inputs (keyed by their bits), so that one solve and one
+/// factorization serve all of them; concurrent requests at a new x wait for the one solve.
 pub struct MapModel<'a> {
     map: &'a dyn DifferentiableMap,
     hessian: bool,
+    cache: Mutex<VecDeque<(Vec<u64>, Arc<CachedLinearization<'a>>)>>,
 }
+
+/// Linearizations kept by a served map.
+pub const LINEARIZATION_CACHE: usize = 16;
+
+type CachedLinearization<'a> = OnceLock<std::result::Result<Box<dyn Linearization + 'a>, String>>;
 
 impl<'a> MapModel<'a> {
     /// Serves `map`; ApplyHessian is offered when its linearization at `probe` has second
@@ -51,7 +66,38 @@ impl<'a> MapModel<'a> {
         let lin = map.linearize(probe)?;
         let zeros_out = vec![0.0; map.output_dim()];
         let hessian = lin.second_order_action(&zeros_out, probe).is_some();
-        Ok(MapModel { map, hessian })
+        Ok(MapModel {
+            map,
+            hessian,
+            cache: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// `f` of the linearization at x: the cached one, or a new one (solved once, whoever asks).
+    fn with_linearization<T>(
+        &self,
+        x: &[f64],
+        f: impl FnOnce(&dyn Linearization) -> T,
+    ) -> Result<T> {
+        let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
+        let entry = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.iter().position(|(k, _)| *k == key) {
+                Some(i) => cache[i].1.clone(),
+                None => {
+                    let entry = Arc::new(OnceLock::new());
+                    if cache.len() == LINEARIZATION_CACHE {
+                        cache.pop_front();
+                    }
+                    cache.push_back((key, entry.clone()));
+                    entry
+                }
+            }
+        };
+        match entry.get_or_init(|| self.map.linearize(x).map_err(|e| e.to_string())) {
+            Ok(lin) => Ok(f(lin.as_ref())),
+            Err(message) => Err(Error::numerical("solve", message.clone())),
+        }
     }
 }
 
@@ -71,16 +117,16 @@ impl ServedModel for MapModel<'_> {
         }
     }
     fn evaluate(&self, x: &[f64]) -> Result<Vec<f64>> {
-        self.map.evaluate(x)
+        self.with_linearization(x, |lin| lin.output().to_vec())
     }
     fn gradient(&self, x: &[f64], sens: &[f64]) -> Result<Vec<f64>> {
-        Ok(self.map.linearize(x)?.vjp(sens))
+        self.with_linearization(x, |lin| lin.vjp(sens))
     }
     fn apply_jacobian(&self, x: &[f64], vec: &[f64]) -> Result<Vec<f64>> {
-        Ok(self.map.linearize(x)?.jvp(vec))
+        self.with_linearization(x, |lin| lin.jvp(vec))
     }
     fn apply_hessian(&self, x: &[f64], sens: &[f64], vec: &[f64]) -> Result<Option<Vec<f64>>> {
-        Ok(self.map.linearize(x)?.second_order_action(sens, vec))
+        self.with_linearization(x, |lin| lin.second_order_action(sens, vec))
     }
 }
 
