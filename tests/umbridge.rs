@@ -6,6 +6,8 @@
 
 mod common;
 
+const POISSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/problems/poisson.toml");
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -153,4 +155,56 @@ fn the_official_python_client_gets_the_pde_models_answers() {
         r["info"]["models"],
         serde_json::json!(["forward", "posterior"])
     );
+}
+
+#[test]
+fn sigint_and_sigterm_stop_the_server_cleanly() {
+    for signal in ["-INT", "-TERM"] {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dino"));
+        command
+            .args([
+                "serve",
+                "--problem",
+                POISSON,
+                "--mesh",
+                "8",
+                "--threads",
+                "3",
+            ])
+            .args(["--port", &port.to_string()])
+            .stderr(Stdio::piped());
+        let mut server = Server::spawn(command, port);
+        // one request first: the server is serving
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut stream, b"GET /Info HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = [0u8; 64];
+        let n = std::io::Read::read(&mut stream, &mut answer).unwrap();
+        assert!(String::from_utf8_lossy(&answer[..n]).contains("200"));
+        drop(stream);
+        let pid = server.0.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = server.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dino serve did not stop on SIG{signal}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(server.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(
+            status.success(),
+            "exit status {status} on {signal}: {stderr}"
+        );
+        assert!(stderr.contains("stopped"), "{stderr}");
+    }
 }

@@ -44,7 +44,8 @@ fn error(status: u16, kind: &'static str, message: impl Into<String>) -> Reply {
     )
 }
 
-/// Serves `models` on `host:port` with `threads` workers until the process is stopped.
+/// Serves `models` on `host:port` with `threads` workers until SIGINT or SIGTERM, then finishes
+/// the requests in progress and returns.
 pub fn serve(models: &[Served<'_>], host: &str, port: u16, threads: usize) -> Result<()> {
     let address = format!("{host}:{port}");
     let server = listen(&address).map_err(|e| {
@@ -56,15 +57,36 @@ pub fn serve(models: &[Served<'_>], host: &str, port: u16, threads: usize) -> Re
         )
     })?;
     let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let threads = threads.max(1);
     eprintln!(
-        "UM-Bridge server on http://{address} (models: {}; {threads} concurrent requests)",
+        "UM-Bridge server on http://{address} (models: {}; {threads} concurrent requests; \
+         Ctrl-C or SIGTERM stops it after the requests in progress)",
         names.join(", ")
     );
+    let server = std::sync::Arc::new(server);
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (server, stopping) = (server.clone(), stopping.clone());
+        // one handler per process: a second server in the same process (tests, benches) is
+        // stopped with its process instead
+        let _ = ctrlc::set_handler(move || {
+            if !stopping.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("UM-Bridge server: stopping after the requests in progress");
+                for _ in 0..threads {
+                    server.unblock();
+                }
+            }
+        });
+    }
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..threads {
             scope.spawn(|| loop {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
                 match server.recv() {
                     Ok(request) => handle(models, request),
+                    Err(_) if stopping.load(std::sync::atomic::Ordering::SeqCst) => return,
                     Err(e) => {
                         eprintln!("UM-Bridge server: {e}");
                         return;
@@ -73,6 +95,7 @@ pub fn serve(models: &[Served<'_>], host: &str, port: u16, threads: usize) -> Re
             });
         }
     });
+    eprintln!("UM-Bridge server: stopped");
     Ok(())
 }
 
