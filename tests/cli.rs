@@ -455,3 +455,79 @@ fn convection_writes_velocity_and_rejects_bad_input() {
         );
     }
 }
+
+#[test]
+fn train_warns_when_it_stops_while_the_validation_loss_still_falls_and_the_printed_command_continues(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = dino(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stderr
+    };
+    let (data, basis, model) = (d("data"), d("as"), d("m"));
+    run(&[
+        "generate",
+        "--problem",
+        PROBLEM,
+        "--mesh",
+        "8",
+        "--samples",
+        "48",
+        "--out",
+        &data,
+    ]);
+    run(&[
+        "bases",
+        "--problem",
+        PROBLEM,
+        "--mesh",
+        "8",
+        "--kind",
+        "active-subspace",
+        "--rank",
+        "8",
+        "--data",
+        &data,
+        "--out",
+        &basis,
+    ]);
+    let train = |lr: &str, out: &str| {
+        run(&[
+            "train",
+            "--problem",
+            PROBLEM,
+            "--mesh",
+            "8",
+            "--data",
+            &data,
+            "--basis",
+            &basis,
+            "--epochs",
+            "10",
+            "--lr",
+            lr,
+            "--lr-final",
+            lr,
+            "--out",
+            out,
+        ])
+    };
+    // a tiny learning rate: still falling after 10 epochs
+    let stderr = train("1e-4", &model);
+    assert!(stderr.contains("still falling"), "{stderr}");
+    let command = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("dino train"))
+        .unwrap_or_else(|| panic!("no command to continue: {stderr}"));
+    assert!(command.contains(&format!("--init {model}")), "{command}");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    run(&args);
+    assert!(Path::new(&format!("{model}-continued/model.json")).exists());
+    // the defaults reach a plateau on these data: no warning
+    let stderr = train("1e-3", &d("plateau"));
+    assert!(!stderr.contains("still falling"), "{stderr}");
+}

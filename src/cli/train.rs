@@ -163,6 +163,17 @@ fn finish_report(outcome: &TrainOutcome) -> Result<()> {
     if let Some(m) = &outcome.record.test_metrics {
         print_metrics(m);
     }
+    if let Some(drop) = train::still_improving(outcome) {
+        eprintln!(
+            "warning: training stopped while the validation loss was still falling ({:.1}% lower \
+             over the last fifth of the epochs; best epoch {} of {}): the model is not converged. \
+             Continue from it with:\n  {}",
+            100.0 * drop,
+            outcome.best_epoch.unwrap_or(0),
+            outcome.history.len(),
+            continue_command(&outcome.out)
+        );
+    }
     if let StopReason::NonFiniteLoss { epoch } = outcome.stop {
         return Err(Error::numerical(
             "training",
@@ -170,6 +181,25 @@ fn finish_report(outcome: &TrainOutcome) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// This command line with `--init OUT --out OUT-continued` in place of its `--out`/`--init`.
+fn continue_command(out: &std::path::Path) -> String {
+    let mut args: Vec<String> = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--out" || a == "--init" {
+            it.next();
+        } else if !(a.starts_with("--out=") || a.starts_with("--init=")) {
+            args.push(a);
+        }
+    }
+    let next = format!("{}-continued", out.display());
+    format!(
+        "dino {} --init {} --out {next}",
+        args.join(" "),
+        out.display()
+    )
 }
 
 pub(crate) fn print_metrics(m: &crate::nn::Metrics) {

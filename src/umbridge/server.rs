@@ -193,14 +193,25 @@ pub fn respond(models: &[Served<'_>], method: &str, url: &str, body: &str) -> Re
     if method != "POST" {
         return error(400, "InvalidInput", format!("{path} takes a POST request"));
     }
-    // the name first (a wrong name is ModelNotFound whatever else the body holds), then the
-    // endpoint's fields, each parsed straight from the text
-    let named: Named = match serde_json::from_str(body) {
-        Ok(n) => n,
-        Err(e) if e.is_syntax() || e.is_eof() => {
-            return error(400, "InvalidInput", format!("the body is not JSON: {e}"))
+    // a well-formed model request is parsed once; otherwise the name first (a wrong name is
+    // ModelNotFound whatever else the body holds), then the endpoint's fields for the error
+    let parsed: Option<Request> = match path {
+        "/Evaluate" | "/Gradient" | "/ApplyJacobian" | "/ApplyHessian" => {
+            serde_json::from_str(body).ok()
         }
-        Err(_) => return error(400, "InvalidInput", "the body has no model `name`"),
+        _ => None,
+    };
+    let named: Named = match parsed.as_ref().map(|r| Named {
+        name: r.name.clone(),
+    }) {
+        Some(n) => n,
+        None => match serde_json::from_str(body) {
+            Ok(n) => n,
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                return error(400, "InvalidInput", format!("the body is not JSON: {e}"))
+            }
+            Err(_) => return error(400, "InvalidInput", "the body has no model `name`"),
+        },
     };
     let Some(served) = models.iter().find(|m| m.name == named.name) else {
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
@@ -241,12 +252,16 @@ pub fn respond(models: &[Served<'_>], method: &str, url: &str, body: &str) -> Re
                 output_sizes: Some(vec![model.output_size()]),
             },
         ),
-        _ => compute(model, path, body),
+        _ => compute(model, path, parsed.ok_or(body)),
     }
 }
 
 /// `/Evaluate`, `/Gradient`, `/ApplyJacobian`, `/ApplyHessian` after the name was found.
-fn compute(model: &dyn ServedModel, path: &str, body: &str) -> Reply {
+fn compute(
+    model: &dyn ServedModel,
+    path: &str,
+    request: std::result::Result<Request, &str>,
+) -> Reply {
     let support = model.support();
     let (supported, feature) = match path {
         "/Evaluate" => (support.evaluate, "Evaluate"),
@@ -261,7 +276,7 @@ fn compute(model: &dyn ServedModel, path: &str, body: &str) -> Reply {
             format!("{feature} not supported by model!"),
         );
     }
-    let request: Request = match serde_json::from_str(body) {
+    let request: Request = match request.map_or_else(serde_json::from_str, Ok) {
         Ok(r) => r,
         Err(e) => {
             return error(

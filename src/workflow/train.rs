@@ -88,6 +88,27 @@ pub struct TrainOutcome {
     pub wall_s: f64,
 }
 
+/// Whether a run that used all its epochs stopped while the validation loss still fell: the best
+/// validation loss of its last fifth is at least 1% below the best of the first four fifths.
+/// Returns that relative drop.
+pub fn still_improving(outcome: &TrainOutcome) -> Option<f64> {
+    if !matches!(outcome.stop, StopReason::Completed) {
+        return None;
+    }
+    let losses: Vec<f64> = outcome
+        .history
+        .iter()
+        .map(|r| r.validation_loss)
+        .collect::<Option<_>>()?;
+    let n = losses.len();
+    if n < 10 {
+        return None;
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let drop = 1.0 - min(&losses[4 * n / 5..]) / min(&losses[..4 * n / 5]);
+    (drop >= 0.01).then_some(drop)
+}
+
 fn positive(field: &str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
