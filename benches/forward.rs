@@ -7,6 +7,8 @@
 //! same operator, at n = 64, 128, 256.
 //! `prior_sample` (one A solve on the prior's simplicial factor), `prior_precision` (R v = A M⁻¹ A v:
 //! one M solve); an MCMC step does one of each.
+//! `sparsity_pattern/256`: the P1 pattern (CSC structure and element slots) of the 256² mesh,
+//! built once per process for every operator.
 //! Poisson at n = 64, 128, 256; the nonlinear models at n = 64, 128 (their Newton iteration counts
 //! are printed when the bench starts).
 
@@ -115,5 +117,13 @@ fn forward(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, forward, cholesky_single_solve);
+fn sparsity_pattern(c: &mut Criterion) {
+    let mesh = dino::fem::Mesh::unit_square(256);
+    let dofs = dino::fem::sparse::DofMap::all(mesh.num_vertices());
+    c.bench_function("sparsity_pattern/256", |b| {
+        b.iter(|| black_box(dino::fem::sparse::SparsePattern::new(&mesh, &dofs)))
+    });
+}
+
+criterion_group!(benches, forward, cholesky_single_solve, sparsity_pattern);
 criterion_main!(benches);

@@ -133,25 +133,45 @@ impl SparsePattern {
         row_of: impl Fn(usize, usize) -> Option<usize>,
         col_of: impl Fn(usize, usize) -> Option<usize>,
     ) -> Self {
-        let mut neighbours: Vec<Vec<usize>> = vec![Vec::with_capacity(2 * local); ncols];
-        for e in 0..num_elements {
-            for a in 0..local {
-                if let Some(r) = row_of(e, a) {
-                    for b in 0..local {
-                        if let Some(c) = col_of(e, b) {
-                            neighbours[c].push(r);
+        // the element couplings (r, c) bucketed by column in one flat array (a counting pass,
+        // then a filling pass: no allocation per column), then each column sorted and deduplicated
+        let couplings = |visit: &mut dyn FnMut(usize, usize)| {
+            for e in 0..num_elements {
+                for a in 0..local {
+                    if let Some(r) = row_of(e, a) {
+                        for b in 0..local {
+                            if let Some(c) = col_of(e, b) {
+                                visit(r, c);
+                            }
                         }
                     }
                 }
             }
+        };
+        let mut start = vec![0usize; ncols + 1];
+        couplings(&mut |_, c| start[c + 1] += 1);
+        for c in 0..ncols {
+            start[c + 1] += start[c];
         }
+        let mut fill = start.clone();
+        let mut bucketed = vec![0usize; start[ncols]];
+        couplings(&mut |r, c| {
+            bucketed[fill[c]] = r;
+            fill[c] += 1;
+        });
         let mut col_ptr = Vec::with_capacity(ncols + 1);
-        let mut row_idx = Vec::new();
+        let mut row_idx = Vec::with_capacity(bucketed.len() / 2);
         col_ptr.push(0);
-        for col in &mut neighbours {
-            col.sort_unstable();
-            col.dedup();
-            row_idx.extend_from_slice(col);
+        for c in 0..ncols {
+            let column = &mut bucketed[start[c]..start[c + 1]];
+            column.sort_unstable();
+            let mut last = None;
+            for &r in column.iter() {
+                if last != Some(r) {
+                    row_idx.push(r);
+                    last = Some(r);
+                }
+            }
             col_ptr.push(row_idx.len());
         }
         let symbolic = SymbolicSparseColMat::new_checked(nrows, ncols, col_ptr, None, row_idx);
