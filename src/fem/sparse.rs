@@ -134,14 +134,16 @@ impl SparsePattern {
         col_of: impl Fn(usize, usize) -> Option<usize>,
     ) -> Self {
         // the element couplings (r, c) bucketed by column in one flat array (a counting pass,
-        // then a filling pass: no allocation per column), then each column sorted and deduplicated
-        let couplings = |visit: &mut dyn FnMut(usize, usize)| {
+        // then a filling pass: no allocation per column), each with its element entry
+        // e·local² + a·local + b; then each column sorted and deduplicated, which gives every
+        // entry its value slot without a search
+        let couplings = |visit: &mut dyn FnMut(usize, usize, usize)| {
             for e in 0..num_elements {
                 for a in 0..local {
                     if let Some(r) = row_of(e, a) {
                         for b in 0..local {
                             if let Some(c) = col_of(e, b) {
-                                visit(r, c);
+                                visit(r, c, (e * local + a) * local + b);
                             }
                         }
                     }
@@ -149,51 +151,39 @@ impl SparsePattern {
             }
         };
         let mut start = vec![0usize; ncols + 1];
-        couplings(&mut |_, c| start[c + 1] += 1);
+        couplings(&mut |_, c, _| start[c + 1] += 1);
         for c in 0..ncols {
             start[c + 1] += start[c];
         }
         let mut fill = start.clone();
-        let mut bucketed = vec![0usize; start[ncols]];
-        couplings(&mut |r, c| {
-            bucketed[fill[c]] = r;
+        let mut bucketed = vec![(0usize, 0usize); start[ncols]];
+        couplings(&mut |r, c, entry| {
+            bucketed[fill[c]] = (r, entry);
             fill[c] += 1;
         });
+        let mut slots = vec![NO_SLOT; num_elements * local * local];
         let mut col_ptr = Vec::with_capacity(ncols + 1);
         let mut row_idx = Vec::with_capacity(bucketed.len() / 2);
         col_ptr.push(0);
         for c in 0..ncols {
             let column = &mut bucketed[start[c]..start[c + 1]];
-            column.sort_unstable();
+            column.sort_unstable_by_key(|&(r, _)| r);
             let mut last = None;
-            for &r in column.iter() {
+            for &(r, entry) in column.iter() {
                 if last != Some(r) {
                     row_idx.push(r);
                     last = Some(r);
                 }
+                slots[entry] = row_idx.len() - 1;
             }
             col_ptr.push(row_idx.len());
         }
         let symbolic = SymbolicSparseColMat::new_checked(nrows, ncols, col_ptr, None, row_idx);
-        let mut pattern = SparsePattern {
+        SparsePattern {
             symbolic,
             local,
-            slots: Vec::with_capacity(num_elements * local * local),
-        };
-        for e in 0..num_elements {
-            for a in 0..local {
-                for b in 0..local {
-                    let slot = match (row_of(e, a), col_of(e, b)) {
-                        (Some(r), Some(c)) => pattern
-                            .slot(r, c)
-                            .expect("element entries are in the pattern"),
-                        _ => NO_SLOT,
-                    };
-                    pattern.slots.push(slot);
-                }
-            }
+            slots,
         }
-        pattern
     }
 
     /// Matrix dimension of a square pattern.
