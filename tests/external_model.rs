@@ -71,20 +71,7 @@ fn python_model(port: u16, d_m: usize, flags: &[&str]) -> Server {
 }
 
 fn dino_serve(port: u16) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dino"));
-    command
-        .args([
-            "serve",
-            "--problem",
-            POISSON,
-            "--mesh",
-            "12",
-            "--threads",
-            "2",
-        ])
-        .args(["--port", &port.to_string()])
-        .stderr(Stdio::null());
-    Server::spawn(command, port)
+    Server::spawn(dino_serve_command(POISSON, 12, 2, port), port)
 }
 
 fn s(p: &Path) -> &str {
@@ -304,6 +291,16 @@ fn a_wrong_input_size_or_no_server_is_a_clear_error_not_a_hang() {
     fails(
         &generate(s(&problem), s(&out), &[]),
         &["pde.url", "169", "input size 100"],
+    );
+    // a full noise covariance needs d_Q, which only the server knows
+    let text = std::fs::read_to_string(&problem)
+        .unwrap()
+        .replace("relative = 0.01", "covariance = \"C.npy\"");
+    let with_covariance = dir.path().join("covariance.toml");
+    std::fs::write(&with_covariance, text).unwrap();
+    fails(
+        &generate(s(&with_covariance), s(&out), &[]),
+        &["noise.covariance", "external"],
     );
     let nobody = url(free_port());
     let problem = problem_file(dir.path(), std::slice::from_ref(&nobody), "retries = 1");

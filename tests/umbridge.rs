@@ -18,20 +18,7 @@ use dino::problem::Problem;
 use serde_json::Value;
 
 fn start(problem: &str, port: u16) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dino"));
-    command
-        .args([
-            "serve",
-            "--problem",
-            problem,
-            "--mesh",
-            "12",
-            "--threads",
-            "4",
-        ])
-        .args(["--port", &port.to_string()])
-        .stderr(Stdio::null());
-    Server::spawn(command, port)
+    Server::spawn(dino_serve_command(problem, 12, 4, port), port)
 }
 
 fn vector(v: &Value) -> Vec<f64> {
@@ -161,19 +148,8 @@ fn the_official_python_client_gets_the_pde_models_answers() {
 fn sigint_and_sigterm_stop_the_server_cleanly() {
     for signal in ["-INT", "-TERM"] {
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dino"));
-        command
-            .args([
-                "serve",
-                "--problem",
-                POISSON,
-                "--mesh",
-                "8",
-                "--threads",
-                "3",
-            ])
-            .args(["--port", &port.to_string()])
-            .stderr(Stdio::piped());
+        let mut command = dino_serve_command(POISSON, 8, 3, port);
+        command.stderr(Stdio::piped());
         let mut server = Server::spawn(command, port);
         // one request first: the server is serving
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -22,6 +22,7 @@ use super::manifest::{
 };
 use crate::error::{Error, Result};
 use crate::io::checksum;
+pub use crate::map::projected_jacobian;
 use crate::map::JacobianNeed;
 use crate::measure::Laplace;
 use crate::models::PdeModel;
@@ -124,7 +125,13 @@ fn compute_sample(
             jacobian: jacobian.map(|j| j.iter().map(|&x| x as f32).collect()),
         },
         // a model server that does not answer is not a failed sample: stop, keep what is written
-        Err(e @ Error::Peer { .. }) => Sample::Unanswered(e),
+        Err(Error::Peer { peer, message }) => Sample::Unanswered(Error::peer(
+            peer,
+            format!(
+                "{message}; sample {i}: the chunks written so far are kept, rerun the same \
+                 command when the model answers again to go on"
+            ),
+        )),
         Err(e) => Sample::Failed {
             m,
             reason: e.to_string(),
@@ -140,8 +147,6 @@ struct Distribution<'a> {
     laplace: Option<&'a Laplace>,
     given: Option<&'a Array2<f64>>,
 }
-
-pub use crate::map::projected_jacobian;
 
 fn npy_bytes<T: WriteNpyExt + ?Sized>(array: &T) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -507,16 +512,6 @@ impl Job<'_> {
                             .expect("standard layout")
                             .copy_from_slice(&values);
                     }
-                }
-                Sample::Unanswered(Error::Peer { peer, message }) => {
-                    return Err(Error::peer(
-                        peer,
-                        format!(
-                            "{message}; sample {}: the chunks written so far are kept, rerun the \
-                             same command when the model answers again to go on",
-                            s + row
-                        ),
-                    ));
                 }
                 Sample::Unanswered(e) => return Err(e),
                 Sample::Failed { m, reason } => {

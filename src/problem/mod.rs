@@ -131,6 +131,14 @@ impl Problem {
             None => None,
         };
         self.covariance = match self.spec.noise.as_ref().and_then(|n| n.covariance.as_ref()) {
+            Some(_) if self.is_external() => {
+                return Err(self.invalid(
+                    "noise.covariance",
+                    "`relative` or `std` for an external (UM-Bridge) model (a full covariance \
+                     needs d_Q, known only from the server)",
+                    "a covariance file",
+                ))
+            }
             Some(file) => {
                 let path = self.resolve(file);
                 let d_q = self.observation_points_checked()?.len();

@@ -325,24 +325,10 @@ impl UmBridgeModel {
         let (d_q, d_m) = (self.output_size, self.input_size);
         let by_rows = self.support.gradient && (d_q <= d_m || !self.support.apply_jacobian);
         if by_rows {
-            let rows: Vec<Vec<f64>> = (0..d_q)
-                .into_par_iter()
-                .map(|k| {
-                    let mut e = vec![0.0; d_q];
-                    e[k] = 1.0;
-                    self.gradient_remote(x, &e)
-                })
-                .collect::<Result<_>>()?;
+            let rows = in_parallel(d_q, |k| self.gradient_remote(x, &unit(d_q, k)))?;
             Ok(Array2::from_shape_fn((d_q, d_m), |(k, j)| rows[k][j]))
         } else if self.support.apply_jacobian {
-            let cols: Vec<Vec<f64>> = (0..d_m)
-                .into_par_iter()
-                .map(|j| {
-                    let mut e = vec![0.0; d_m];
-                    e[j] = 1.0;
-                    self.apply_jacobian_remote(x, &e)
-                })
-                .collect::<Result<_>>()?;
+            let cols = in_parallel(d_m, |j| self.apply_jacobian_remote(x, &unit(d_m, j)))?;
             Ok(Array2::from_shape_fn((d_q, d_m), |(k, j)| cols[j][k]))
         } else {
             Err(self.peer_error(
@@ -353,6 +339,21 @@ impl UmBridgeModel {
             ))
         }
     }
+}
+
+/// `request(i)` for i < n, in parallel (concurrent requests), the first error if any.
+fn in_parallel(
+    n: usize,
+    request: impl Fn(usize) -> Result<Vec<f64>> + Sync + Send,
+) -> Result<Vec<Vec<f64>>> {
+    (0..n).into_par_iter().map(request).collect()
+}
+
+/// The k-th unit vector of ℝⁿ.
+fn unit(n: usize, k: usize) -> Vec<f64> {
+    let mut e = vec![0.0; n];
+    e[k] = 1.0;
+    e
 }
 
 /// F(m) and the full Jacobian at m.
@@ -409,10 +410,9 @@ impl DifferentiableMap for UmBridgeModel {
                 let by_columns = self.support.apply_jacobian
                     && (v.ncols() <= self.output_size || !self.support.gradient);
                 if by_columns {
-                    let cols: Vec<Vec<f64>> = (0..v.ncols())
-                        .into_par_iter()
-                        .map(|j| self.apply_jacobian_remote(m, &v.column(j).to_vec()))
-                        .collect::<Result<_>>()?;
+                    let cols = in_parallel(v.ncols(), |j| {
+                        self.apply_jacobian_remote(m, &v.column(j).to_vec())
+                    })?;
                     Some(Array2::from_shape_fn(
                         (self.output_size, v.ncols()),
                         |(k, j)| cols[j][k],

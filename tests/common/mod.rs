@@ -103,6 +103,22 @@ impl Server {
     }
 }
 
+/// `dino serve --problem P --mesh N --threads T --port PORT`, its log discarded.
+pub fn dino_serve_command(problem: &str, mesh: usize, threads: usize, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dino"));
+    command
+        .args(["serve", "--problem", problem])
+        .args([
+            "--mesh",
+            &mesh.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args(["--port", &port.to_string()])
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// A TCP port nobody listens on now, and that no other test of this process gets (tests run
 /// in parallel, and the OS may hand a just-released ephemeral port out again).
 pub fn free_port() -> u16 {
